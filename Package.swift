@@ -1,0 +1,78 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "crowdpulse",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "crowdpulse", targets: ["crowdpulse"]),
+        .library(name: "PulseCore", targets: ["PulseCore"]),
+        .library(name: "PulseKafka", targets: ["PulseKafka"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(name: "PulseCore"),
+        .target(
+            name: "PulseKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PulseDaemon",
+            dependencies: [
+                "PulseCore",
+                "PulseKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "crowdpulse",
+            dependencies: [
+                "PulseDaemon",
+                "PulseKafka",
+                "PulseCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "PulseCoreTests", dependencies: ["PulseCore"]),
+        .testTarget(
+            name: "PulseKafkaTests",
+            dependencies: [
+                "PulseKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PulseDaemonTests",
+            dependencies: [
+                "PulseDaemon",
+                "PulseKafka",
+                "PulseCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Logging
+
+/// The `crowdpulse` command line.
+@main
+struct CrowdPulse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crowdpulse",
+        abstract: "Windowed engagement, virality and sentiment metrics and crisis alerts from Kafka event streams.",
+        subcommands: [Run.self, Demo.self, Broker.self, Generate.self, BenchConsume.self]
+    )
+}
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Bootstraps logging once, to standard error (standard output is for data).
+    func bootstrapLogging() -> Logger {
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "crowdpulse")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Parses repeatable `key=value` options into a dictionary.
+func parseProperties(_ pairs: [String], option: String) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+            throw ValidationError("\(option) expects key=value, got '\(pair)'")
+        }
+        result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+    }
+    return result
+}

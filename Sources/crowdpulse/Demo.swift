@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PulseCore
+import PulseDaemon
+import PulseKafka
+import ServiceLifecycle
+import UnixSignals
+
+/// `crowdpulse demo`: embedded broker, synthetic live traffic and the daemon, in one process.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon on an embedded broker with synthetic live traffic (Ctrl-C to stop)."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Synthetic events per second.")
+    var rate: Int = 500
+
+    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
+    var duration: Int = 0
+
+    @Option(help: "Partitions of the input topic.")
+    var partitions: Int32 = 6
+
+    func run() async throws {
+        var common = self.common
+        if common.logLevel == .info { common.logLevel = .notice }  // keep the demo's stdout readable
+        let logger = common.bootstrapLogging()
+        let names = TopicNames()
+        let broker = try EmbeddedBroker(
+            brokers: 1,
+            topics: names.provisioning(inputPartitions: self.partitions, outputPartitions: self.partitions).map {
+                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
+            },
+            logger: logger
+        )
+        print("CrowdPulse demo: embedded broker at bootstrap.servers=\(broker.bootstrapServers)")
+        print("Producing \(self.rate) synthetic events/s to \(names.input[0]); the daemon reports every second.")
+        print("Read along with: kcat -b \(broker.bootstrapServers) -t \(names.input[0]) -C -o end")
+        fflush(nil)
+
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "crowdpulse-demo")
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: logger)
+        let stats = ConsumptionStats()
+        let consumer = try KafkaConsumer(
+            configuration: .init(
+                client: client,
+                groupID: "crowdpulse-demo",
+                topics: names.input,
+                commitMode: .automatic(interval: .seconds(1)),
+                sessionTimeout: .seconds(6)
+            ),
+            logger: logger
+        )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: SyntheticProducerService(
+                    producer: producer,
+                    topic: names.input[0],
+                    eventsPerSecond: self.rate,
+                    logger: logger
+                )
+            ),
+            .init(service: ConsumeService(consumer: consumer, stats: stats, logger: logger)),
+            .init(
+                service: ProgressReporter(stats: stats, interval: .seconds(1), logger: logger) { line in
+                    print(line)
+                    fflush(nil)
+                }
+            ),
+        ]
+        if self.duration > 0 {
+            services.append(.init(service: Timer(after: .seconds(self.duration)), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        let final = stats.current
+        print("demo finished: consumed \(final.messages) events")
+        withExtendedLifetime(broker) {}
+    }
+}
+
+/// Returns after a delay, to end the demo after `--duration`.
+struct Timer: Service {
+    let after: Duration
+    init(after: Duration) { self.after = after }
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.after) }
+    }
+}
