@@ -68,6 +68,8 @@ public final class KafkaProducer: @unchecked Sendable {
         public var idempotence: Bool
         /// `transactional.id`; required for the transactional API.
         public var transactionalID: String?
+        /// `transaction.timeout.ms`: the broker aborts a transaction left open longer than this.
+        public var transactionTimeout: Duration
         /// `compression.codec`: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
         public var compression: String
         /// `linger.ms`: how long to wait to fill a batch.
@@ -81,6 +83,7 @@ public final class KafkaProducer: @unchecked Sendable {
             client: KafkaClientConfiguration,
             idempotence: Bool = true,
             transactionalID: String? = nil,
+            transactionTimeout: Duration = .seconds(60),
             compression: String = "lz4",
             linger: Duration = .milliseconds(5),
             messageTimeout: Duration = .seconds(300),
@@ -89,6 +92,7 @@ public final class KafkaProducer: @unchecked Sendable {
             self.client = client
             self.idempotence = idempotence
             self.transactionalID = transactionalID
+            self.transactionTimeout = transactionTimeout
             self.compression = compression
             self.linger = linger
             self.messageTimeout = messageTimeout
@@ -96,15 +100,19 @@ public final class KafkaProducer: @unchecked Sendable {
         }
 
         var properties: [(String, String)] {
+            var messageTimeout = self.messageTimeout
             var typed: [(String, String)] = [
                 ("enable.idempotence", self.idempotence ? "true" : "false"),
                 ("compression.codec", self.compression),
                 ("linger.ms", String(self.linger.milliseconds)),
-                ("message.timeout.ms", String(self.messageTimeout.milliseconds)),
             ]
             if let transactionalID = self.transactionalID {
                 typed.append(("transactional.id", transactionalID))
+                typed.append(("transaction.timeout.ms", String(self.transactionTimeout.milliseconds)))
+                // librdkafka requires a message to time out before the transaction that carries it.
+                messageTimeout = min(messageTimeout, self.transactionTimeout)
             }
+            typed.append(("message.timeout.ms", String(messageTimeout.milliseconds)))
             var client = self.client.properties
             let passThrough = client.filter { key, _ in self.client.librdkafka[key] != nil }
             client.removeAll { key, _ in self.client.librdkafka[key] != nil }

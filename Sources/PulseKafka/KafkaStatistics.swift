@@ -18,8 +18,12 @@ public struct KafkaStatistics: Sendable, Equatable {
     /// Consumer position and lag of one assigned partition.
     public struct PartitionLag: Sendable, Equatable {
         public var topicPartition: TopicPartition
-        /// Messages between the high watermark and the consumer position; `nil` when unknown.
+        /// Messages between the end of the partition and the application's position (what it has been
+        /// handed): how far behind processing is. `nil` when unknown.
         public var consumerLag: Int64?
+        /// librdkafka's `consumer_lag`: the end of the partition minus the *committed* offset (`nil` before
+        /// the first commit).
+        public var committedLag: Int64?
         public var highWatermark: Int64
         public var committedOffset: Int64
         /// Messages fetched but not yet handed to the application.
@@ -41,7 +45,9 @@ public struct KafkaStatistics: Sendable, Equatable {
         let raw = try JSONDecoder().decode(Raw.self, from: Data(json))
         self.clientName = raw.name
         self.brokers = (raw.brokers ?? [:]).values
-            .filter { $0.nodeid >= 0 }  // skip bootstrap placeholders
+            // Skip bootstrap placeholders (node -1) and logical connections such as the group coordinator,
+            // which duplicate a real broker.
+            .filter { $0.nodeid >= 0 && $0.source != "logical" && $0.name != "GroupCoordinator" }
             .map {
                 BrokerRTT(
                     name: $0.name,
@@ -62,7 +68,8 @@ public struct KafkaStatistics: Sendable, Equatable {
                 partitions.append(
                     PartitionLag(
                         topicPartition: TopicPartition(topic, partition.partition),
-                        consumerLag: partition.consumer_lag.flatMap { $0 >= 0 ? $0 : nil },
+                        consumerLag: Self.lag(partition),
+                        committedLag: partition.consumer_lag.flatMap { $0 >= 0 ? $0 : nil },
                         highWatermark: partition.hi_offset ?? -1,
                         committedOffset: partition.committed_offset ?? -1,
                         queuedMessages: partition.fetchq_cnt ?? 0
@@ -71,6 +78,16 @@ public struct KafkaStatistics: Sendable, Equatable {
             }
         }
         self.partitions = partitions.sorted { $0.topicPartition < $1.topicPartition }
+    }
+
+    /// The end of the partition (the last stable offset, which equals the high watermark unless
+    /// transactions are open) minus the application position.
+    private static func lag(_ partition: Raw.Partition) -> Int64? {
+        let end = partition.ls_offset.flatMap { $0 >= 0 ? $0 : nil } ?? partition.hi_offset ?? -1
+        if let position = partition.app_offset, position >= 0, end >= 0 {
+            return Swift.max(0, end - position)
+        }
+        return partition.consumer_lag.flatMap { $0 >= 0 ? $0 : nil }
     }
 
     private struct Raw: Decodable {
@@ -82,6 +99,7 @@ public struct KafkaStatistics: Sendable, Equatable {
             var name: String
             var nodeid: Int
             var state: String
+            var source: String?
             var rtt: Window?
         }
 
@@ -100,6 +118,8 @@ public struct KafkaStatistics: Sendable, Equatable {
             var consumer_lag: Int64?
             var hi_offset: Int64?
             var committed_offset: Int64?
+            var app_offset: Int64?
+            var ls_offset: Int64?
             var fetchq_cnt: Int64?
         }
     }

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import PulseKafka
+import Synchronization
+
+/// A logger for tests: warnings and above to standard error, so failures come with librdkafka's story.
+let testLogger: Logger = {
+    var logger = Logger(label: "test") { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
+    logger.logLevel = .warning
+    return logger
+}()
+
+/// Thread-safe accumulator for values reported from consumer threads and hooks.
+final class Collector<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+
+    func append(_ value: Value) { self.values.withLock { $0.append(value) } }
+    func append(contentsOf values: [Value]) { self.values.withLock { $0.append(contentsOf: values) } }
+    var all: [Value] { self.values.withLock { $0 } }
+    var count: Int { self.values.withLock { $0.count } }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` until it holds or `timeout` passes. Integration tests wait on a real broker's
+/// asynchronous work (group joins, deliveries), so they wait for the state they need, not a fixed time.
+func waitUntil(
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// A unique name per call, so tests sharing a process never share a group or topic by accident.
+func uniqueName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8))"
+}
+
+func consumerConfiguration(
+    _ broker: EmbeddedBroker,
+    group: String,
+    topics: [String],
+    commitMode: KafkaConsumer.CommitMode = .manual,
+    maxBatchSize: Int = 4096
+) -> KafkaConsumer.Configuration {
+    KafkaConsumer.Configuration(
+        client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "test-consumer"),
+        groupID: group,
+        topics: topics,
+        commitMode: commitMode,
+        // The embedded broker waits about a session timeout before it rebalances: keep it short.
+        sessionTimeout: .seconds(6),
+        maxBatchSize: maxBatchSize
+    )
+}
+
+func producerConfiguration(_ broker: EmbeddedBroker, transactionalID: String? = nil) -> KafkaProducer.Configuration {
+    KafkaProducer.Configuration(
+        client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "test-producer"),
+        transactionalID: transactionalID,
+        linger: .milliseconds(2)
+    )
+}
+
+/// Runs a consumer's batch loop in a task, collecting every message, until the consumer is closed.
+func startCollecting(_ consumer: KafkaConsumer, into collector: Collector<ConsumedRecord>) -> Task<Void, any Error> {
+    Task {
+        while let batch = try await consumer.nextBatch() {
+            collector.append(contentsOf: batch.map(ConsumedRecord.init))
+        }
+    }
+}
+
+/// A plain copy of a consumed message, for assertions after the batch is gone.
+struct ConsumedRecord: Sendable, Equatable {
+    var topicPartition: TopicPartition
+    var offset: Int64
+    var key: String?
+    var value: String
+    var headers: [KafkaHeader]
+
+    init(_ message: ConsumerMessage) {
+        self.topicPartition = message.topicPartition
+        self.offset = message.offset
+        self.key = message.key.map { String(decoding: $0, as: UTF8.self) }
+        self.value = String(decoding: message.value, as: UTF8.self)
+        self.headers = message.headers
+    }
+}
+
+/// Runs a program to completion and returns its standard output.
+@discardableResult
+func runProcess(_ path: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.standardError
+    let inputPipe = Pipe()
+    if input != nil { process.standardInput = inputPipe }
+    try process.run()
+    if let input {
+        inputPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inputPipe.fileHandleForWriting.close()
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Finds a program on `PATH`.
+func which(_ program: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for directory in path.split(separator: ":") {
+        let candidate = "\(directory)/\(program)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+/// One value behind a lock, shareable with escaping closures.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { self.value.withLock { body(&$0) } }
+}
