@@ -65,6 +65,7 @@ let package = Package(
                 "PulseKafka",
                 "PulseCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ]
