@@ -40,7 +40,9 @@ public struct ConsumerMessage: Sendable {
     public func withValueBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let record = self.record
         return try self.storage.bytes.withUnsafeBytes { all in
-            try body(UnsafeRawBufferPointer(rebasing: all[record.valueStart..<(record.valueStart + record.valueLength)]))
+            try body(
+                UnsafeRawBufferPointer(rebasing: all[record.valueStart..<(record.valueStart + record.valueLength)])
+            )
         }
     }
 
@@ -50,7 +52,10 @@ public struct ConsumerMessage: Sendable {
         guard record.headerCount > 0 else { return [] }
         let start = Int(record.headerStart)
         return self.storage.headers[start..<(start + Int(record.headerCount))].map { header in
-            let name = String(decoding: self.storage.bytes[header.nameStart..<(header.nameStart + header.nameLength)], as: UTF8.self)
+            let name = String(
+                decoding: self.storage.bytes[header.nameStart..<(header.nameStart + header.nameLength)],
+                as: UTF8.self
+            )
             let value =
                 header.valueLength >= 0
                 ? Array(self.storage.bytes[header.valueStart..<(header.valueStart + header.valueLength)]) : nil
@@ -198,7 +203,8 @@ extension ConsumerBatch {
                 var name: UnsafePointer<CChar>? = nil
                 var value: UnsafeRawPointer? = nil
                 var size = 0
-                while rd_kafka_header_get_all(headers, headerIndex, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                while rd_kafka_header_get_all(headers, headerIndex, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR
+                {
                     let nameLength = Int(strlen(name!))
                     let nameStart = storage.bytes.count
                     storage.bytes.append(contentsOf: UnsafeRawBufferPointer(start: name!, count: nameLength))
@@ -209,7 +215,12 @@ extension ConsumerBatch {
                         valueLength = size
                     }
                     storage.headers.append(
-                        Header(nameStart: nameStart, nameLength: nameLength, valueStart: valueStart, valueLength: valueLength)
+                        Header(
+                            nameStart: nameStart,
+                            nameLength: nameLength,
+                            valueStart: valueStart,
+                            valueLength: valueLength
+                        )
                     )
                     headerIndex += 1
                 }

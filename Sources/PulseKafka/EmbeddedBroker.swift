@@ -45,7 +45,9 @@ public final class EmbeddedBroker: @unchecked Sendable {
         public var rawValue: Int32
         public init(rawValue: Int32) { self.rawValue = rawValue }
 
-        public static let notLeaderForPartition = ErrorCode(rawValue: RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue)
+        public static let notLeaderForPartition = ErrorCode(
+            rawValue: RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
+        )
         public static let requestTimedOut = ErrorCode(rawValue: RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue)
         public static let messageTooLarge = ErrorCode(rawValue: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue)
         public static let topicAuthorizationFailed = ErrorCode(

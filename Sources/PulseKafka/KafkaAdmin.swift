@@ -68,7 +68,9 @@ public final class KafkaAdmin: @unchecked Sendable {
         timeout: Duration = .seconds(10)
     ) async throws(KafkaError) -> [String: KafkaError?] {
         let handle = SendableHandle(pointer: self.handle)
-        let result = await offloadBlocking { Self.createTopicsBlocking(handle.pointer, topics, ignoreExisting, timeout) }
+        let result = await offloadBlocking {
+            Self.createTopicsBlocking(handle.pointer, topics, ignoreExisting, timeout)
+        }
         return try result.get()
     }
 
@@ -104,7 +106,12 @@ public final class KafkaAdmin: @unchecked Sendable {
         let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
         defer { rd_kafka_AdminOptions_destroy(options) }
         _ = rd_kafka_AdminOptions_set_request_timeout(options, timeout.timeoutMilliseconds, &errorText, errorText.count)
-        _ = rd_kafka_AdminOptions_set_operation_timeout(options, timeout.timeoutMilliseconds, &errorText, errorText.count)
+        _ = rd_kafka_AdminOptions_set_operation_timeout(
+            options,
+            timeout.timeoutMilliseconds,
+            &errorText,
+            errorText.count
+        )
         newTopics.withUnsafeMutableBufferPointer { buffer in
             rd_kafka_CreateTopics(handle, buffer.baseAddress, buffer.count, options, queue)
         }
@@ -127,7 +134,8 @@ public final class KafkaAdmin: @unchecked Sendable {
             let topicResult = results![index]
             let name = String(cString: rd_kafka_topic_result_name(topicResult))
             let code = rd_kafka_topic_result_error(topicResult)
-            if code == RD_KAFKA_RESP_ERR_NO_ERROR || (ignoreExisting && code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR || (ignoreExisting && code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            {
                 outcome[name] = .some(nil)
             } else {
                 let text = rd_kafka_topic_result_error_string(topicResult).map { String(cString: $0) }
@@ -169,7 +177,9 @@ public final class KafkaAdmin: @unchecked Sendable {
         for index in 0..<Int(metadata.pointee.topic_cnt) {
             let entry = metadata.pointee.topics[index]
             guard String(cString: entry.topic) == name else { continue }
-            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return .failure(.code(entry.err, text: "topic \(name)")) }
+            guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return .failure(.code(entry.err, text: "topic \(name)"))
+            }
             var partitions: [TopicDescription.Partition] = []
             for p in 0..<Int(entry.partition_cnt) {
                 let partition = entry.partitions[p]

@@ -405,7 +405,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             self.state.withLock { $0.assignment.formUnion(partitions) }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(self.handle, list) {
-                    self.logger.error("Incremental assign failed", metadata: ["kafka.error": "\(KafkaError.consuming(error))"])
+                    self.logger.error(
+                        "Incremental assign failed",
+                        metadata: ["kafka.error": "\(KafkaError.consuming(error))"]
+                    )
                 }
             } else {
                 let result = rd_kafka_assign(self.handle, list)
@@ -433,7 +436,10 @@ public final class KafkaConsumer: @unchecked Sendable {
             self.state.withLock { $0.assignment.subtract(partitions) }
             if cooperative {
                 if let error = rd_kafka_incremental_unassign(self.handle, list) {
-                    self.logger.error("Incremental unassign failed", metadata: ["kafka.error": "\(KafkaError.consuming(error))"])
+                    self.logger.error(
+                        "Incremental unassign failed",
+                        metadata: ["kafka.error": "\(KafkaError.consuming(error))"]
+                    )
                 }
             } else {
                 _ = rd_kafka_assign(self.handle, nil)

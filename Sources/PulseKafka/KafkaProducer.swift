@@ -383,7 +383,12 @@ public final class KafkaProducer: @unchecked Sendable {
         try await Self.transactional {
             let list = PartitionList(offsets)
             return withExtendedLifetime(groupMetadata) {
-                rd_kafka_send_offsets_to_transaction(handle.pointer, list.pointer, groupMetadata.pointer, timeout.timeoutMilliseconds)
+                rd_kafka_send_offsets_to_transaction(
+                    handle.pointer,
+                    list.pointer,
+                    groupMetadata.pointer,
+                    timeout.timeoutMilliseconds
+                )
             }
         }
     }
@@ -408,7 +413,6 @@ public final class KafkaProducer: @unchecked Sendable {
         if let error { throw error }
     }
 }
-
 
 /// Turns delivery reports into ``DeliveryReport`` values and routes them to the waiting task or the
 /// producer's `onDelivery` handler. Separate from ``KafkaProducer`` so that librdkafka's threads never

@@ -72,7 +72,12 @@ struct Demo: AsyncParsableCommand {
             ),
         ]
         if self.duration > 0 {
-            services.append(.init(service: Timer(after: .seconds(self.duration)), successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(
+                    service: Timer(after: .seconds(self.duration)),
+                    successTerminationBehavior: .gracefullyShutdownGroup
+                )
+            )
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

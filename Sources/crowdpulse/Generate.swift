@@ -49,7 +49,11 @@ struct Generate: AsyncParsableCommand {
         properties.merge(try parseProperties(self.librdkafka, option: "--librdkafka")) { $1 }
         let producer = try KafkaProducer(
             configuration: .init(
-                client: .init(bootstrapServers: self.bootstrapServers, clientID: "crowdpulse-generate", librdkafka: properties),
+                client: .init(
+                    bootstrapServers: self.bootstrapServers,
+                    clientID: "crowdpulse-generate",
+                    librdkafka: properties
+                ),
                 compression: self.compression,
                 linger: .milliseconds(20)
             ),
@@ -62,7 +66,10 @@ struct Generate: AsyncParsableCommand {
         let start = clock.now
         for index in 0..<self.count {
             if self.rate > 0, index % 100 == 0 {
-                try await Task.sleep(until: start.advanced(by: .seconds(Double(index) / Double(self.rate))), clock: clock)
+                try await Task.sleep(
+                    until: start.advanced(by: .seconds(Double(index) / Double(self.rate))),
+                    clock: clock
+                )
             }
             let event = generator.next(occurredAtMillis: WallClock.nowMillis())
             try producer.send(ProducerRecord(topic: self.topic, key: event.key, value: event.json))
@@ -73,6 +80,8 @@ struct Generate: AsyncParsableCommand {
         guard producer.failedDeliveries == 0 else {
             throw ValidationError("\(producer.failedDeliveries) of \(self.count) events were not delivered")
         }
-        print("produced \(self.count) events to \(self.topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(self.count) / seconds))/s)")
+        print(
+            "produced \(self.count) events to \(self.topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(self.count) / seconds))/s)"
+        )
     }
 }

@@ -6,8 +6,10 @@ import Testing
 /// `crowdpulse broker` as its own process, used by independent clients over TCP.
 @Suite("crowdpulse broker")
 struct BrokerCommandTests {
-    @Test("Prints bootstrap.servers first, creates the default and requested topics, serves kcat with a group, stops on SIGTERM",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "Prints bootstrap.servers first, creates the default and requested topics, serves kcat with a group, stops on SIGTERM",
+        .timeLimit(.minutes(1))
+    )
     func brokerProcessServesClients() async throws {
         let broker = try BrokerProcess.start(["--brokers", "2", "--topic", "extra.topic:3", "--partitions", "4"])
         defer { broker.terminate() }
@@ -26,7 +28,11 @@ struct BrokerCommandTests {
 
         let kcat = try #require(findProgram("kcat"), "kcat is not installed: run `make test`, which installs it")
         let input = (0..<30).map { "k\($0):v\($0)" }.joined(separator: "\n") + "\n"
-        let produced = try runProgram(kcat, ["-b", broker.bootstrapServers, "-t", "extra.topic", "-P", "-K", ":"], input: input)
+        let produced = try runProgram(
+            kcat,
+            ["-b", broker.bootstrapServers, "-t", "extra.topic", "-P", "-K", ":"],
+            input: input
+        )
         #expect(produced.status == 0)
         // A balanced (consumer-group) kcat consumer reads everything and exits at the end of the partitions.
         let consumed = try runProgram(

@@ -6,8 +6,10 @@ import Testing
 
 @Suite("Daemon services on the embedded broker")
 struct ConsumeServiceTests {
-    @Test("The consume service hands over every event, and a graceful shutdown commits and leaves the group",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "The consume service hands over every event, and a graceful shutdown commits and leaves the group",
+        .timeLimit(.minutes(1))
+    )
     func consumesAndCommitsOnShutdown() async throws {
         let broker = try EmbeddedBroker(topics: [.init("crowdpulse.events", partitions: 3)], logger: daemonTestLogger)
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
@@ -74,10 +76,12 @@ struct ConsumeServiceTests {
     func defaultTopics() {
         let names = TopicNames()
         let layout = names.provisioning(inputPartitions: 12, outputPartitions: 3)
-        #expect(layout.map(\.name) == [
-            "crowdpulse.events", "crowdpulse.metrics", "crowdpulse.alerts", "crowdpulse.late",
-            "crowdpulse.deadletter", "crowdpulse.repartition", "crowdpulse.changelog",
-        ])
+        #expect(
+            layout.map(\.name) == [
+                "crowdpulse.events", "crowdpulse.metrics", "crowdpulse.alerts", "crowdpulse.late",
+                "crowdpulse.deadletter", "crowdpulse.repartition", "crowdpulse.changelog",
+            ]
+        )
         let changelog = layout.last!
         #expect(changelog.partitions == 12)
         #expect(changelog.configs == ["cleanup.policy": "compact"])

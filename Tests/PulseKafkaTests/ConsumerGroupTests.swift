@@ -10,8 +10,10 @@ struct ConsumerGroupTests {
         case lost(member: String, [TopicPartition])
     }
 
-    @Test("Two members split the partitions; when one closes, its revoke hook commits before the other takes over",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "Two members split the partitions; when one closes, its revoke hook commits before the other takes over",
+        .timeLimit(.minutes(2))
+    )
     func partitionsMoveAfterRevokeHookCommits() async throws {
         let topic = "shared"
         let broker = try EmbeddedBroker(topics: [.init(topic, partitions: 4)], logger: testLogger)
@@ -63,7 +65,9 @@ struct ConsumerGroupTests {
         let producer = try KafkaProducer(configuration: producerConfiguration(broker), logger: testLogger)
         for partition in Int32(0)..<4 {
             for index in 0..<10 {
-                try producer.send(ProducerRecord(topic: topic, partition: partition, key: nil, value: "p\(partition)-\(index)"))
+                try producer.send(
+                    ProducerRecord(topic: topic, partition: partition, key: nil, value: "p\(partition)-\(index)")
+                )
             }
         }
         try await producer.flush()
@@ -178,7 +182,12 @@ struct ConsumerGroupTests {
         try await producer.flush()
         let group = uniqueName("auto")
         let consumer = try KafkaConsumer(
-            configuration: consumerConfiguration(broker, group: group, topics: [topic], commitMode: .automatic(interval: .seconds(60))),
+            configuration: consumerConfiguration(
+                broker,
+                group: group,
+                topics: [topic],
+                commitMode: .automatic(interval: .seconds(60))
+            ),
             logger: testLogger
         )
         try consumer.subscribe()

@@ -51,7 +51,9 @@ struct FailureTests {
         let producer = try KafkaProducer(configuration: configuration, logger: testLogger)
         broker.pushRequestErrors(.produce, [.messageTooLarge])
         do {
-            _ = try await producer.sendAndWait(ProducerRecord(topic: "refused", key: nil, value: "too big, says the broker"))
+            _ = try await producer.sendAndWait(
+                ProducerRecord(topic: "refused", key: nil, value: "too big, says the broker")
+            )
             Issue.record("delivery succeeded despite the injected error")
         } catch let error {
             guard case .deliveryFailed(let topic, _, let detail) = error else {

@@ -66,7 +66,11 @@ struct RoundTripTests {
                 #expect(partition == record.topicPartition)
             }
             partitionOfKey[key] = record.topicPartition
-            #expect(record.headers == [KafkaHeader(name: "seq", string: "\(sequence)"), KafkaHeader(name: "empty", value: nil)])
+            #expect(
+                record.headers == [
+                    KafkaHeader(name: "seq", string: "\(sequence)"), KafkaHeader(name: "empty", value: nil),
+                ]
+            )
         }
         #expect(lastOffset.count == 8, "keys should spread over all partitions")
     }

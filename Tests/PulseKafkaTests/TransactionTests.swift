@@ -6,8 +6,10 @@ import Testing
 /// `read_committed` readers, nor store offsets sent in a transaction, so those are not claimed here.
 @Suite("Transactions")
 struct TransactionTests {
-    @Test("init, begin, produce, send offsets, commit; then abort; committed records are visible",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "init, begin, produce, send offsets, commit; then abort; committed records are visible",
+        .timeLimit(.minutes(1))
+    )
     func fullTransactionalSequence() async throws {
         let broker = try EmbeddedBroker(
             topics: [.init("txn-out", partitions: 2), .init("txn-in", partitions: 1)],
@@ -65,7 +67,10 @@ struct TransactionTests {
     func fencedProducerFails() async throws {
         let broker = try EmbeddedBroker(topics: [.init("fenced", partitions: 1)], logger: testLogger)
         let id = uniqueName("fence")
-        let old = try KafkaProducer(configuration: producerConfiguration(broker, transactionalID: id), logger: testLogger)
+        let old = try KafkaProducer(
+            configuration: producerConfiguration(broker, transactionalID: id),
+            logger: testLogger
+        )
         try await old.initTransactions()
         #expect(try await Self.attemptTransaction(old, value: "from-old").get() == ())
 
@@ -81,7 +86,10 @@ struct TransactionTests {
         #expect(old.fatalError != nil)
 
         // A new instance with the same id starts cleanly.
-        let new = try KafkaProducer(configuration: producerConfiguration(broker, transactionalID: id), logger: testLogger)
+        let new = try KafkaProducer(
+            configuration: producerConfiguration(broker, transactionalID: id),
+            logger: testLogger
+        )
         try await new.initTransactions()
         #expect(try await Self.attemptTransaction(new, value: "from-new").get() == ())
     }

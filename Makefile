@@ -1,0 +1,72 @@
+# CrowdPulse — the two commands: `make demo` and `make test`.
+# Both install what is missing first (as root; otherwise they print the exact command and stop).
+
+SWIFT      ?= swift
+PYTHON     ?= python3
+VENV       := .venv-test
+APT_PKGS   := librdkafka-dev kcat pkg-config
+DEMO_ARGS  ?=
+BENCH_MESSAGES   ?= 2000000
+BENCH_PARTITIONS ?= 64
+
+.PHONY: all deps build test lint demo bench clean
+
+all: build
+
+## deps: the system packages the build and the tests need (Debian).
+deps:
+	@missing=""; \
+	pkg-config --exists rdkafka 2>/dev/null || missing="$$missing librdkafka-dev pkg-config"; \
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Missing system packages. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+## A Python virtualenv with confluent-kafka, an independent client for the interop test.
+$(VENV)/.ready:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null && \
+	    $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "Python venv support is missing. Run: sudo apt-get install -y python3-venv python3-pip"; exit 1; \
+	  fi; }
+	$(VENV)/bin/pip install -q --disable-pip-version-check confluent-kafka
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+## test: every test — Swift Testing suites against the embedded broker, then the Python interop check.
+test: deps $(VENV)/.ready lint
+	$(SWIFT) build --build-tests 2>&1 | tee .build-test.log
+	@if grep -E "^/.*/(Sources|Tests)/.*warning:" .build-test.log; then \
+	  echo "Compiler warnings in our code (see above): fix them."; exit 1; fi
+	$(SWIFT) test
+	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
+
+## lint: formatting, as CI style checks it.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+## demo: the daemon on its embedded broker with live synthetic traffic (Ctrl-C to stop).
+demo: deps
+	$(SWIFT) build --product crowdpulse
+	"$$($(SWIFT) build --show-bin-path)/crowdpulse" demo $(DEMO_ARGS)
+
+## bench: raw librdkafka C consumer vs our Swift consumer on the same pre-filled topic, and the ratio.
+bench: deps
+	$(SWIFT) build -c release --product crowdpulse
+	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
+	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
+
+clean:
+	rm -rf .build $(VENV) .build-test.log Benchmarks/c/rawconsume
