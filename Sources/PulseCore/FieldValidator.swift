@@ -1,0 +1,279 @@
+/// Judges the located members of one event, check category by check category, and builds the ``Event``.
+struct FieldValidator {
+    let base: UnsafePointer<UInt8>
+    let fields: RawFields
+    let configuration: EventDecoder.Configuration
+
+    private typealias Kind = JSONScanner.Token.Kind
+    private typealias Limits = EventDecoder.Limits
+
+    private static let required: [FieldName] = [.eventID, .type, .occurredAt, .subjectID, .userID]
+    private static let optional: [FieldName] = [
+        .brand, .platform, .user, .text, .lang, .sentiment, .parentEventID, .amount, .currency,
+    ]
+    private static let userFields: [FieldName] = [.userCreatedAt, .userFollowers, .userVerified]
+
+    private static func expected(_ field: FieldName) -> (Kind, Kind?) {
+        switch field {
+        case .occurredAt: return (.string, .number)
+        case .sentiment, .amount, .userFollowers: return (.number, nil)
+        case .user: return (.object, nil)
+        case .userVerified: return (.bool, nil)
+        case .eventID, .type, .subjectID, .userID, .brand, .platform, .text, .lang, .parentEventID, .currency,
+            .userCreatedAt:
+            return (.string, nil)
+        }
+    }
+
+    private static func describe(_ kind: Kind) -> String {
+        switch kind {
+        case .absent: return "absent"
+        case .string: return "a string"
+        case .number: return "a number"
+        case .bool: return "a boolean"
+        case .null: return "null"
+        case .object: return "an object"
+        case .array: return "an array"
+        }
+    }
+
+    /// Whether a member is read for an event of `kind` (type-specific members are ignored otherwise).
+    private static func applies(_ field: FieldName, to kind: Event.Kind?) -> Bool {
+        switch field {
+        case .text, .lang, .sentiment: return kind == .comment
+        case .parentEventID: return kind == .share
+        case .amount, .currency: return kind == .purchase
+        case .eventID, .type, .occurredAt, .subjectID, .userID, .brand, .platform, .user, .userCreatedAt,
+            .userFollowers, .userVerified:
+            return true
+        }
+    }
+
+    /// Members required for an event of `kind` beyond the common ones.
+    private static func requiredFor(_ kind: Event.Kind?) -> FieldName? {
+        switch kind {
+        case .comment: return .text
+        case .purchase: return .amount
+        case .like, .share, .view, nil: return nil
+        }
+    }
+
+    private func string(_ field: FieldName) -> String {
+        JSONString.string(self.base, self.fields[field])
+    }
+
+    /// A present, non-null member.
+    private func present(_ field: FieldName) -> Bool {
+        let kind = self.fields[field].kind
+        return kind != .absent && kind != .null
+    }
+
+    func validate(nowMillis: Int64?) -> Result<Event, Rejection> {
+        let typeToken = self.fields[.type]
+        let typeName = typeToken.kind == .string ? self.string(.type) : nil
+        let kind = typeName.flatMap(Event.Kind.init(name:))
+
+        // 1. bad_type: wrong JSON types, and null for a required member.
+        let typeRequired = Self.requiredFor(kind)
+        for field in Self.required + [typeRequired].compactMap({ $0 }) where self.fields[field].kind == .null {
+            return .failure(Rejection(.badType, "\(field.jsonName) is null"))
+        }
+        let userIsObject = self.fields[.user].kind == .object
+        for field in Self.required + Self.optional + (userIsObject ? Self.userFields : [])
+        where Self.applies(field, to: kind) && self.present(field) {
+            let actual = self.fields[field].kind
+            let (first, second) = Self.expected(field)
+            guard actual == first || actual == second else {
+                return .failure(Rejection(.badType, "\(field.jsonName) is \(Self.describe(actual))"))
+            }
+        }
+
+        // 2. missing_field.
+        for field in Self.required + [typeRequired].compactMap({ $0 }) where self.fields[field].kind == .absent {
+            return .failure(Rejection(.missingField, "\(field.jsonName) is missing"))
+        }
+
+        // 3. unknown_type.
+        guard let kind else {
+            return .failure(
+                Rejection(.unknownType, "type \"\(typeName ?? "")\" is not one of like, comment, share, purchase, view")
+            )
+        }
+
+        // 4. bad_value: string lengths and shapes, numbers in range.
+        func text(_ field: FieldName, _ limits: ClosedRange<Int>) -> Result<String?, Rejection> {
+            guard self.present(field) else { return .success(nil) }
+            let value = self.string(field)
+            guard limits.contains(value.utf8.count) else {
+                return .failure(
+                    Rejection(
+                        .badValue,
+                        "\(field.jsonName) must be \(limits.lowerBound)–\(limits.upperBound) bytes, got \(value.utf8.count)"
+                    )
+                )
+            }
+            return .success(value)
+        }
+        let eventID: String
+        let subjectID: String
+        let userID: String
+        let brand: String?
+        let platform: String?
+        var commentText: String? = nil
+        var lang: String? = nil
+        var parentEventID: String? = nil
+        var currency: String? = nil
+        do throws(Rejection) {
+            eventID = try text(.eventID, Limits.eventID).get()!
+            subjectID = try text(.subjectID, Limits.subjectID).get()!
+            userID = try text(.userID, Limits.userID).get()!
+            brand = try text(.brand, Limits.brand).get()
+            platform = try text(.platform, Limits.platform).get()
+            switch kind {
+            case .comment:
+                commentText = try text(.text, Limits.text).get()
+                lang = try text(.lang, Limits.lang).get()
+                if let lang, !Self.isLanguageTag(lang) {
+                    throw Rejection(.badValue, "lang \"\(lang)\" is not a BCP 47 tag")
+                }
+            case .share:
+                parentEventID = try text(.parentEventID, Limits.parentEventID).get()
+            case .purchase:
+                currency = try text(.currency, 3...3).get()
+                if let currency, !currency.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                    throw Rejection(.badValue, "currency \"\(currency)\" is not three capital letters")
+                }
+            case .like, .view:
+                break
+            }
+        } catch {
+            return .failure(error)
+        }
+
+        var sentiment: Double? = nil
+        if kind == .comment, self.present(.sentiment) {
+            let value = self.double(.sentiment)
+            guard value.isFinite else { return .failure(Rejection(.badValue, "sentiment is out of range")) }
+            guard (-1.0...1.0).contains(value) else {
+                return .failure(Rejection(.badValue, "sentiment \(value) is outside [-1, 1]"))
+            }
+            sentiment = value
+        }
+        var amount: Double? = nil
+        if kind == .purchase {
+            let value = self.double(.amount)
+            guard value.isFinite else { return .failure(Rejection(.badValue, "amount is out of range")) }
+            guard value >= 0 else { return .failure(Rejection(.badValue, "amount \(value) is negative")) }
+            amount = value
+        }
+        var user: Event.User? = nil
+        if userIsObject {
+            var info = Event.User()
+            if self.present(.userFollowers) {
+                guard let followers = self.integer(.userFollowers), (0...Limits.maxFollowers).contains(followers) else {
+                    return .failure(Rejection(.badValue, "user.followers must be a whole number ≥ 0"))
+                }
+                info.followers = followers
+            }
+            if self.present(.userCreatedAt) {
+                guard let created = self.timestamp(.userCreatedAt) else {
+                    return .failure(Rejection(.badValue, "user.created_at is not an RFC 3339 timestamp"))
+                }
+                info.createdAt = created
+            }
+            if self.present(.userVerified) { info.verified = self.fields[.userVerified].flag }
+            user = info
+        }
+        let occurredToken = self.fields[.occurredAt]
+        if occurredToken.kind == .number {
+            let value = JSONNumber.double(self.base, occurredToken.start, occurredToken.end)
+            guard value.isFinite else { return .failure(Rejection(.badValue, "occurred_at is out of range")) }
+        }
+
+        // 5. bad_timestamp.
+        let occurredAt: Int64
+        if occurredToken.kind == .number {
+            guard let millis = self.integer(.occurredAt), (0...Limits.maxMillis).contains(millis) else {
+                return .failure(
+                    Rejection(.badTimestamp, "occurred_at must be whole epoch milliseconds between 1970 and 9999")
+                )
+            }
+            occurredAt = millis
+        } else {
+            guard let millis = self.timestamp(.occurredAt), (0...Limits.maxMillis).contains(millis)
+            else {
+                return .failure(Rejection(.badTimestamp, "occurred_at is not an RFC 3339 timestamp with offset"))
+            }
+            occurredAt = millis
+        }
+
+        // 6. future_timestamp (live only).
+        if let nowMillis, occurredAt > nowMillis + self.configuration.maxFutureSkewMillis {
+            return .failure(
+                Rejection(.futureTimestamp, "occurred_at is \(occurredAt - nowMillis) ms ahead of the wall clock")
+            )
+        }
+
+        return .success(
+            Event(
+                eventID: eventID,
+                kind: kind,
+                occurredAt: occurredAt,
+                subjectID: subjectID,
+                userID: userID,
+                brand: brand,
+                platform: platform,
+                text: commentText,
+                lang: lang,
+                sentiment: sentiment,
+                parentEventID: parentEventID,
+                amount: amount,
+                currency: currency,
+                user: user
+            )
+        )
+    }
+
+    /// Parses an RFC 3339 member; escaped text (rare) is decoded first, plain text is read in place.
+    private func timestamp(_ field: FieldName) -> Int64? {
+        let token = self.fields[field]
+        if token.flag {
+            return JSONString.unescape(self.base, token.start, token.end).withUnsafeBufferPointer {
+                RFC3339.parseMillis($0)
+            }
+        }
+        return RFC3339.parseMillis(UnsafeBufferPointer(start: self.base + token.start, count: token.end - token.start))
+    }
+
+    private func double(_ field: FieldName) -> Double {
+        let token = self.fields[field]
+        return JSONNumber.double(self.base, token.start, token.end)
+    }
+
+    /// The member as a whole number, when it is one (`12`, `12.0`, `1.2e1`); `nil` otherwise.
+    private func integer(_ field: FieldName) -> Int64? {
+        let token = self.fields[field]
+        if let exact = JSONNumber.int64(self.base, token.start, token.end) { return exact }
+        let value = JSONNumber.double(self.base, token.start, token.end)
+        guard value.isFinite, value.rounded(.towardZero) == value, abs(value) < 9.2e18 else { return nil }
+        return Int64(value)
+    }
+
+    /// RFC 5646 shape: a 2–8 letter primary subtag (or `x` for private use), then subtags of 1–8 letters or
+    /// digits, separated by `-`.
+    static func isLanguageTag(_ tag: String) -> Bool {
+        let parts = tag.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+        guard let primary = parts.first else { return false }
+        func isLetter(_ byte: UInt8) -> Bool {
+            (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
+        }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        let primaryValid =
+            (2...8).contains(primary.count) && primary.allSatisfy(isLetter)
+            || (primary.count == 1 && (primary.first! | 0x20) == UInt8(ascii: "x") && parts.count > 1)
+        guard primaryValid else { return false }
+        return parts.dropFirst().allSatisfy { part in
+            (1...8).contains(part.count) && part.allSatisfy { isLetter($0) || isDigit($0) }
+        }
+    }
+}
