@@ -50,7 +50,8 @@ public struct EventDecoder: Sendable {
     /// - Parameter nowMillis: the wall clock (epoch ms) for the future-skew check; `nil` in replay, which
     ///   has no wall clock.
     public func decode(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64?) -> Result<Event, Rejection> {
-        guard bytes.count <= self.configuration.maxMessageBytes else {
+        // Offsets are kept as 32-bit integers; the limit is far below that anyway.
+        guard bytes.count <= self.configuration.maxMessageBytes, bytes.count < Int(Int32.max) else {
             return .failure(
                 Rejection(.oversize, "\(bytes.count) bytes, limit \(self.configuration.maxMessageBytes)")
             )
@@ -62,26 +63,30 @@ public struct EventDecoder: Sendable {
         if bytes.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF {
             return .failure(Rejection(.malformedJSON, "byte order mark"))
         }
-        var fields = RawFields()
-        var scanner = JSONScanner(base: base, count: bytes.count)
-        var isObject = false
-        do throws(JSONScanner.SyntaxError) {
-            scanner.skipWhitespace()
-            if scanner.current == UInt8(ascii: "{") {
-                isObject = true
-                try Self.scanTopObject(&scanner, into: &fields)
-            } else {
-                _ = try scanner.scanValue(depth: 1)
+        // The located members live on the stack for the duration of this call: no allocation, no copies.
+        return withUnsafeTemporaryAllocation(of: JSONScanner.Token.self, capacity: FieldName.allCases.count) {
+            storage in
+            var fields = RawFields(storage)
+            var scanner = JSONScanner(base: base, count: bytes.count)
+            var isObject = false
+            do throws(JSONScanner.SyntaxError) {
+                scanner.skipWhitespace()
+                if scanner.current == UInt8(ascii: "{") {
+                    isObject = true
+                    try Self.scanTopObject(&scanner, into: &fields)
+                } else {
+                    _ = try scanner.scanValue(depth: 1)
+                }
+                scanner.skipWhitespace()
+                guard scanner.index == scanner.count else { throw scanner.fail("data after the JSON value") }
+            } catch {
+                return .failure(Rejection(.malformedJSON, "\(error.message) at byte \(error.offset)"))
             }
-            scanner.skipWhitespace()
-            guard scanner.index == scanner.count else { throw scanner.fail("data after the JSON value") }
-        } catch {
-            return .failure(Rejection(.malformedJSON, "\(error.message) at byte \(error.offset)"))
+            guard isObject else { return .failure(Rejection(.badType, "top-level value is not an object")) }
+            return FieldValidator(base: base, fields: fields, configuration: self.configuration).validate(
+                nowMillis: nowMillis
+            )
         }
-        guard isObject else { return .failure(Rejection(.badType, "top-level value is not an object")) }
-        return FieldValidator(base: base, fields: fields, configuration: self.configuration).validate(
-            nowMillis: nowMillis
-        )
     }
 
     /// Decodes one message from an array (convenience for tests and tools).
@@ -262,17 +267,23 @@ enum FieldName: Int, CaseIterable {
     }
 }
 
-/// The located value of each known member (the last occurrence wins), without heap allocation.
+/// The located value of each known member (the last occurrence wins), in caller-provided (stack) storage.
 struct RawFields {
-    private var tokens = InlineArray<17, JSONScanner.Token>(repeating: .absent)
+    private let tokens: UnsafeMutableBufferPointer<JSONScanner.Token>
+
+    init(_ storage: UnsafeMutableBufferPointer<JSONScanner.Token>) {
+        precondition(storage.count >= FieldName.allCases.count)
+        storage.initialize(repeating: .absent)
+        self.tokens = storage
+    }
 
     subscript(field: FieldName) -> JSONScanner.Token {
         get { self.tokens[field.rawValue] }
-        set { self.tokens[field.rawValue] = newValue }
+        nonmutating set { self.tokens[field.rawValue] = newValue }
     }
 
     /// A new `user` member replaces the previous one entirely.
-    mutating func resetUser() {
+    func resetUser() {
         self[.userCreatedAt] = .absent
         self[.userFollowers] = .absent
         self[.userVerified] = .absent

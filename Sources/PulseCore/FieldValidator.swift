@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Judges the located members of one event, check category by check category, and builds the ``Event``.
 struct FieldValidator {
     let base: UnsafePointer<UInt8>
@@ -8,8 +12,9 @@ struct FieldValidator {
     private typealias Limits = EventDecoder.Limits
 
     private static let required: [FieldName] = [.eventID, .type, .occurredAt, .subjectID, .userID]
-    private static let optional: [FieldName] = [
-        .brand, .platform, .user, .text, .lang, .sentiment, .parentEventID, .amount, .currency,
+    private static let typed: [FieldName] = [
+        .eventID, .type, .occurredAt, .subjectID, .userID, .brand, .platform, .user, .text, .lang, .sentiment,
+        .parentEventID, .amount, .currency,
     ]
     private static let userFields: [FieldName] = [.userCreatedAt, .userFollowers, .userVerified]
 
@@ -58,6 +63,34 @@ struct FieldValidator {
         }
     }
 
+    private func checkType(_ field: FieldName) -> Rejection? {
+        let actual = self.fields[field].kind
+        let (first, second) = Self.expected(field)
+        guard actual == first || actual == second else {
+            return Rejection(.badType, "\(field.jsonName) is \(Self.describe(actual))")
+        }
+        return nil
+    }
+
+    /// The event type named by a string token, compared on the bytes (escaped names are decoded first).
+    private func eventKind(_ token: JSONScanner.Token) -> Event.Kind? {
+        if token.flag { return Event.Kind(name: self.string(.type)) }
+        let bytes = UnsafeBufferPointer(start: self.base + token.start, count: token.end - token.start)
+        func equals(_ name: StaticString) -> Bool {
+            bytes.count == name.utf8CodeUnitCount && memcmp(bytes.baseAddress!, name.utf8Start, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 4:
+            if equals("like") { return .like }
+            if equals("view") { return .view }
+        case 5: if equals("share") { return .share }
+        case 7: if equals("comment") { return .comment }
+        case 8: if equals("purchase") { return .purchase }
+        default: break
+        }
+        return nil
+    }
+
     private func string(_ field: FieldName) -> String {
         JSONString.string(self.base, self.fields[field])
     }
@@ -70,31 +103,37 @@ struct FieldValidator {
 
     func validate(nowMillis: Int64?) -> Result<Event, Rejection> {
         let typeToken = self.fields[.type]
-        let typeName = typeToken.kind == .string ? self.string(.type) : nil
-        let kind = typeName.flatMap(Event.Kind.init(name:))
+        let kind = typeToken.kind == .string ? self.eventKind(typeToken) : nil
 
         // 1. bad_type: wrong JSON types, and null for a required member.
         let typeRequired = Self.requiredFor(kind)
-        for field in Self.required + [typeRequired].compactMap({ $0 }) where self.fields[field].kind == .null {
+        for field in Self.required where self.fields[field].kind == .null {
             return .failure(Rejection(.badType, "\(field.jsonName) is null"))
         }
+        if let typeRequired, self.fields[typeRequired].kind == .null {
+            return .failure(Rejection(.badType, "\(typeRequired.jsonName) is null"))
+        }
+        for field in Self.typed where Self.applies(field, to: kind) && self.present(field) {
+            if let rejection = self.checkType(field) { return .failure(rejection) }
+        }
         let userIsObject = self.fields[.user].kind == .object
-        for field in Self.required + Self.optional + (userIsObject ? Self.userFields : [])
-        where Self.applies(field, to: kind) && self.present(field) {
-            let actual = self.fields[field].kind
-            let (first, second) = Self.expected(field)
-            guard actual == first || actual == second else {
-                return .failure(Rejection(.badType, "\(field.jsonName) is \(Self.describe(actual))"))
+        if userIsObject {
+            for field in Self.userFields where self.present(field) {
+                if let rejection = self.checkType(field) { return .failure(rejection) }
             }
         }
 
         // 2. missing_field.
-        for field in Self.required + [typeRequired].compactMap({ $0 }) where self.fields[field].kind == .absent {
+        for field in Self.required where self.fields[field].kind == .absent {
             return .failure(Rejection(.missingField, "\(field.jsonName) is missing"))
+        }
+        if let typeRequired, self.fields[typeRequired].kind == .absent {
+            return .failure(Rejection(.missingField, "\(typeRequired.jsonName) is missing"))
         }
 
         // 3. unknown_type.
         guard let kind else {
+            let typeName = typeToken.kind == .string ? self.string(.type) : nil
             return .failure(
                 Rejection(.unknownType, "type \"\(typeName ?? "")\" is not one of like, comment, share, purchase, view")
             )

@@ -23,12 +23,22 @@ struct JSONScanner {
         }
 
         var kind: Kind
-        /// Strings: the first byte after the opening quote. Others: the first byte of the value.
-        var start: Int
-        /// Strings: the index of the closing quote. Others: one past the last byte.
-        var end: Int
         /// Strings: whether the content holds escapes. Booleans: the value.
         var flag: Bool
+        private var start32: Int32
+        private var end32: Int32
+
+        init(kind: Kind, start: Int, end: Int, flag: Bool) {
+            self.kind = kind
+            self.flag = flag
+            self.start32 = Int32(truncatingIfNeeded: start)
+            self.end32 = Int32(truncatingIfNeeded: end)
+        }
+
+        /// Strings: the first byte after the opening quote. Others: the first byte of the value.
+        var start: Int { Int(self.start32) }
+        /// Strings: the index of the closing quote. Others: one past the last byte.
+        var end: Int { Int(self.end32) }
 
         static let absent = Token(kind: .absent, start: 0, end: 0, flag: false)
     }
