@@ -1,4 +1,5 @@
 import Logging
+import PulseCore
 import ServiceLifecycle
 
 /// Logs consumption progress at a fixed interval (one line per interval, never per event).
@@ -43,16 +44,33 @@ public struct ProgressReporter: Service {
                     "consumer.messages": "\(snapshot.messages)",
                     "consumer.rate": "\(Int(rate))",
                     "consumer.partitions": "\(snapshot.assignment.count)",
+                    "ingest.accepted": "\(snapshot.accepted)",
+                    "ingest.dead_lettered": "\(snapshot.deadLettered)",
+                    "ingest.duplicates": "\(snapshot.duplicates)",
                 ]
             )
             if let printLine = self.printLine {
-                let sample = String(decoding: snapshot.lastValue, as: UTF8.self)
-                printLine(
-                    "consumed \(snapshot.messages) events (\(Int(rate))/s) from \(snapshot.assignment.count) partitions"
-                        + (snapshot.lastOffset >= 0
-                            ? "; latest \(snapshot.lastPartition)@\(snapshot.lastOffset): \(sample)" : "")
-                )
+                printLine(Self.describe(snapshot, rate: rate))
             }
         }
+    }
+
+    /// One human-readable progress line.
+    static func describe(_ snapshot: ConsumptionStats.Snapshot, rate: Double) -> String {
+        let types = ["like", "comment", "share", "purchase", "view"]
+            .map { "\($0) \(snapshot.acceptedByType[$0, default: 0])" }
+            .joined(separator: ", ")
+        var line =
+            "consumed \(snapshot.messages) (\(Int(rate))/s, \(snapshot.assignment.count) partitions): "
+            + "accepted \(snapshot.accepted) [\(types)], dead-lettered \(snapshot.deadLettered), "
+            + "duplicates \(snapshot.duplicates)"
+        if let event = snapshot.lastEvent {
+            line += "\n    latest: \(event.kind) on \(event.subjectID)"
+            if let brand = event.brand { line += " (\(brand))" }
+            line += " by \(event.userID)"
+            if let text = event.text { line += ": \"\(text)\"" + (event.lang.map { " [\($0)]" } ?? "") }
+            if let amount = event.amount { line += ": \(amount) \(event.currency ?? "")" }
+        }
+        return line
     }
 }

@@ -33,15 +33,20 @@ public struct ConsumerMessage: Sendable {
     /// The value bytes (empty for a tombstone or an empty payload).
     public var value: ArraySlice<UInt8> {
         let record = self.record
-        return self.storage.bytes[record.valueStart..<(record.valueStart + record.valueLength)]
+        return self.storage.bytes[record.valueStart..<(record.valueStart + Swift.max(0, record.valueLength))]
     }
+
+    /// Whether the message has a null value (a compaction tombstone), as opposed to an empty one.
+    public var isTombstone: Bool { self.record.valueLength < 0 }
 
     /// Calls `body` with the value bytes, without retaining or copying anything.
     public func withValueBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let record = self.record
         return try self.storage.bytes.withUnsafeBytes { all in
             try body(
-                UnsafeRawBufferPointer(rebasing: all[record.valueStart..<(record.valueStart + record.valueLength)])
+                UnsafeRawBufferPointer(
+                    rebasing: all[record.valueStart..<(record.valueStart + Swift.max(0, record.valueLength))]
+                )
             )
         }
     }
@@ -79,7 +84,7 @@ public struct ConsumerBatch: RandomAccessCollection, Sendable {
         var headerStart: Int32
         var headerCount: Int32
         var valueStart: Int
-        var valueLength: Int
+        var valueLength: Int  // -1: null value (tombstone)
     }
 
     struct Header: Sendable {
@@ -195,7 +200,7 @@ extension ConsumerBatch {
             if let payload = message.payload {
                 storage.bytes.append(contentsOf: UnsafeRawBufferPointer(start: payload, count: message.len))
             } else {
-                record.valueLength = 0
+                record.valueLength = -1
             }
             var headers: OpaquePointer? = nil
             if rd_kafka_message_headers(pointer, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {

@@ -76,7 +76,12 @@ struct BenchDecode: ParsableCommand {
         }
         let theirRate = Double(decoded) / theirs.seconds
         print("Foundation JSONDecoder:  \(Int(theirRate)) events/s")
-        print(String(format: "ratio ours/JSONDecoder = %.1f (target >= 10; ours target >= 2 000 000/s)", ourRate / theirRate))
+        print(
+            String(
+                format: "ratio ours/JSONDecoder = %.1f (target >= 10; ours target >= 2 000 000/s)",
+                ourRate / theirRate
+            )
+        )
     }
 }
 

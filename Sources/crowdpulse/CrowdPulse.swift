@@ -7,7 +7,9 @@ struct CrowdPulse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crowdpulse",
         abstract: "Windowed engagement, virality and sentiment metrics and crisis alerts from Kafka event streams.",
-        subcommands: [Run.self, Demo.self, Broker.self, Generate.self, BenchConsume.self, BenchDecode.self]
+        subcommands: [
+            Run.self, Demo.self, Broker.self, ReplayCommand.self, Generate.self, BenchConsume.self, BenchDecode.self,
+        ]
     )
 }
 

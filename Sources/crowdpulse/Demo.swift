@@ -24,6 +24,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Partitions of the input topic.")
     var partitions: Int32 = 6
 
+    @Option(help: "Share of synthetic records that are invalid or duplicates, to show dead-lettering (0–1).")
+    var faults: Double = 0.02
+
     func run() async throws {
         var common = self.common
         if common.logLevel == .info { common.logLevel = .notice }  // keep the demo's stdout readable
@@ -39,20 +42,24 @@ struct Demo: AsyncParsableCommand {
         print("CrowdPulse demo: embedded broker at bootstrap.servers=\(broker.bootstrapServers)")
         print("Producing \(self.rate) synthetic events/s to \(names.input[0]); the daemon reports every second.")
         print("Read along with: kcat -b \(broker.bootstrapServers) -t \(names.input[0]) -C -o end")
+        print("Dead letters:    kcat -b \(broker.bootstrapServers) -t \(names.deadLetter) -C -f '%h\\n%s\\n'")
         fflush(nil)
 
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "crowdpulse-demo")
         let producer = try KafkaProducer(configuration: .init(client: client), logger: logger)
         let stats = ConsumptionStats()
-        let consumer = try KafkaConsumer(
+        let daemon = try Daemon(
             configuration: .init(
                 client: client,
                 groupID: "crowdpulse-demo",
-                topics: names.input,
-                commitMode: .automatic(interval: .seconds(1)),
+                topics: names,
                 sessionTimeout: .seconds(6)
             ),
-            logger: logger
+            stats: stats,
+            logger: logger,
+            onEvent: { event, _ in
+                if event.kind == .comment { stats.update { $0.lastEvent = event } }
+            }
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
@@ -60,10 +67,11 @@ struct Demo: AsyncParsableCommand {
                     producer: producer,
                     topic: names.input[0],
                     eventsPerSecond: self.rate,
+                    faults: self.faults,
                     logger: logger
                 )
             ),
-            .init(service: ConsumeService(consumer: consumer, stats: stats, logger: logger)),
+            .init(service: daemon.service),
             .init(
                 service: ProgressReporter(stats: stats, interval: .seconds(1), logger: logger) { line in
                     print(line)
@@ -84,7 +92,9 @@ struct Demo: AsyncParsableCommand {
         )
         try await group.run()
         let final = stats.current
-        print("demo finished: consumed \(final.messages) events")
+        print(
+            "demo finished: consumed \(final.messages) events, accepted \(final.accepted), dead-lettered \(final.deadLettered)"
+        )
         withExtendedLifetime(broker) {}
     }
 }

@@ -33,7 +33,7 @@ struct KafkaOptions: ParsableArguments {
 /// `crowdpulse run`: the daemon against a Kafka cluster.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Consume interaction events from Kafka (this first version reports what it consumes)."
+        abstract: "Consume interaction events from Kafka: validate, deduplicate, dead-letter what is rejected."
     )
 
     @OptionGroup var common: CommonOptions
@@ -57,21 +57,15 @@ struct Run: AsyncParsableCommand {
             }
             await TopicProvisioner(admin: admin, logger: logger).ensure(topics)
         }
-        let stats = ConsumptionStats()
-        let consumer = try KafkaConsumer(
-            configuration: .init(
-                client: client,
-                groupID: self.kafka.groupId,
-                topics: names.input,
-                commitMode: .automatic(interval: .seconds(5))
-            ),
+        let daemon = try Daemon(
+            configuration: .init(client: client, groupID: self.kafka.groupId, topics: names),
             logger: logger
         )
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: ConsumeService(consumer: consumer, stats: stats, logger: logger)),
-                    .init(service: ProgressReporter(stats: stats, interval: .seconds(10), logger: logger)),
+                    .init(service: daemon.service),
+                    .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -1,0 +1,87 @@
+/// Drops events whose `event_id` was already seen within a horizon of event time, in bounded memory.
+///
+/// Ids are remembered as 64-bit hashes (FNV-1a), bucketed by the minute of their event time; buckets older
+/// than the newest event time minus the horizon are forgotten. With a million ids remembered, the chance
+/// that two different ids collide is about 3 × 10⁻⁸. When ``Configuration/maxEntries`` is reached the oldest
+/// bucket is dropped early (counted in ``evictedEarly``), so memory stays bounded under any stream.
+public struct Deduplicator: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// How long (in event time) an id is remembered (`ingest.dedup_horizon`, default 10 min).
+        public var horizonMillis: Int64
+        /// Most ids remembered at once.
+        public var maxEntries: Int
+        /// Width of one bucket of event time.
+        public var bucketMillis: Int64
+
+        public init(horizonMillis: Int64 = 10 * 60_000, maxEntries: Int = 1_000_000, bucketMillis: Int64 = 60_000) {
+            precondition(horizonMillis >= 0 && maxEntries > 0 && bucketMillis > 0)
+            self.horizonMillis = horizonMillis
+            self.maxEntries = maxEntries
+            self.bucketMillis = bucketMillis
+        }
+    }
+
+    public let configuration: Configuration
+    /// id hash → the bucket it was last recorded in.
+    private var seen: [UInt64: Int64] = [:]
+    /// bucket → the hashes recorded in it, for eviction.
+    private var buckets: [Int64: [UInt64]] = [:]
+    private var newestBucket: Int64?
+    /// Ids forgotten before their horizon because of ``Configuration/maxEntries``.
+    public private(set) var evictedEarly = 0
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Ids currently remembered.
+    public var count: Int { self.seen.count }
+
+    /// Records `eventID` and tells whether it was already seen within the horizon.
+    public mutating func isDuplicate(eventID: String, occurredAt: Int64) -> Bool {
+        let hash = Self.hash(eventID)
+        if self.seen[hash] != nil { return true }
+        let bucket = Self.floorDiv(occurredAt, self.configuration.bucketMillis)
+        let horizonBuckets = Self.ceilDiv(self.configuration.horizonMillis, self.configuration.bucketMillis)
+        // An event older than the horizon cannot be judged (its twin may have been forgotten): let it through
+        // without remembering it; the window stage decides whether it is late.
+        if let newest = self.newestBucket, bucket < newest - horizonBuckets { return false }
+        self.seen[hash] = bucket
+        self.buckets[bucket, default: []].append(hash)
+        if bucket > (self.newestBucket ?? Int64.min) {
+            self.newestBucket = bucket
+            // At most horizon/bucket + 1 buckets are alive, so scanning their keys is cheap.
+            for old in self.buckets.keys where old < bucket - horizonBuckets {
+                self.forget(old, early: false)
+            }
+        }
+        while self.seen.count > self.configuration.maxEntries, let oldest = self.buckets.keys.min() {
+            self.forget(oldest, early: true)
+        }
+        return false
+    }
+
+    private mutating func forget(_ bucket: Int64, early: Bool) {
+        guard let hashes = self.buckets.removeValue(forKey: bucket) else { return }
+        for hash in hashes where self.seen[hash] == bucket {
+            self.seen.removeValue(forKey: hash)
+            if early { self.evictedEarly += 1 }
+        }
+    }
+
+    static func hash(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    static func floorDiv(_ value: Int64, _ divisor: Int64) -> Int64 {
+        value >= 0 ? value / divisor : (value - divisor + 1) / divisor
+    }
+
+    static func ceilDiv(_ value: Int64, _ divisor: Int64) -> Int64 {
+        (value + divisor - 1) / divisor
+    }
+}

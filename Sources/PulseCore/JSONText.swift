@@ -1,0 +1,108 @@
+/// Writes JSON text for output records (RFC 8259 string escaping; control characters as `\u00XX`).
+public enum JSONText {
+    /// `text` as a JSON string literal, quotes included.
+    public static func quote(_ text: String) -> String {
+        var result = "\""
+        result.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case "\u{08}": result += "\\b"
+            case "\u{0C}": result += "\\f"
+            case "\u{00}"..."\u{1F}", "\u{7F}", "\u{2028}", "\u{2029}":
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    /// A JSON object from ordered members whose values are already JSON text.
+    public static func object(_ members: [(String, String)]) -> String {
+        "{" + members.map { "\(self.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// One output record in `crowdpulse replay`'s line format (design §2.5):
+/// `{"topic": …, "key": …, "headers": {…}, "value": …}`.
+public struct OutputLine: Sendable, Equatable {
+    /// The logical output: `metrics`, `alerts`, `late` or `deadletter`.
+    public var topic: String
+    public var key: String?
+    public var headers: [(name: String, value: String)]
+    /// JSON text for metrics and alerts; original bytes for late and dead-letter records.
+    public var value: Value
+
+    public enum Value: Sendable, Equatable {
+        case json(String)
+        case original([UInt8])
+    }
+
+    public init(topic: String, key: String?, headers: [(name: String, value: String)], value: Value) {
+        self.topic = topic
+        self.key = key
+        self.headers = headers
+        self.value = value
+    }
+
+    public static func == (lhs: OutputLine, rhs: OutputLine) -> Bool {
+        lhs.topic == rhs.topic && lhs.key == rhs.key && lhs.value == rhs.value
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name)
+            && lhs.headers.map(\.value) == rhs.headers.map(\.value)
+    }
+
+    /// The JSON line (without the newline). Original bytes that are not UTF-8 are written in base64 with
+    /// `"value_encoding": "base64"`.
+    public func render() -> String {
+        var members: [(String, String)] = [
+            ("topic", JSONText.quote(self.topic)),
+            ("key", self.key.map(JSONText.quote) ?? "null"),
+            ("headers", JSONText.object(self.headers.map { ($0.name, JSONText.quote($0.value)) })),
+        ]
+        switch self.value {
+        case .json(let text):
+            members.append(("value", text))
+        case .original(let bytes):
+            if let text = bytes.withUnsafeBytes({ UTF8Validation.isValid($0) })
+                ? String(decoding: bytes, as: UTF8.self) : nil
+            {
+                members.append(("value", JSONText.quote(text)))
+            } else {
+                members.append(("value", JSONText.quote(Base64.encode(bytes))))
+                members.append(("value_encoding", JSONText.quote("base64")))
+            }
+        }
+        return JSONText.object(members)
+    }
+}
+
+/// Standard base64 (RFC 4648 §4, with padding).
+public enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { output.append(self.alphabet[Int(chunk >> UInt32(shift) & 63)]) }
+            index += 3
+        }
+        let remaining = bytes.count - index
+        if remaining > 0 {
+            var chunk = UInt32(bytes[index]) << 16
+            if remaining == 2 { chunk |= UInt32(bytes[index + 1]) << 8 }
+            output.append(self.alphabet[Int(chunk >> 18 & 63)])
+            output.append(self.alphabet[Int(chunk >> 12 & 63)])
+            output.append(remaining == 2 ? self.alphabet[Int(chunk >> 6 & 63)] : UInt8(ascii: "="))
+            output.append(UInt8(ascii: "="))
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

@@ -1,0 +1,84 @@
+import Logging
+import PulseCore
+import PulseKafka
+
+/// Wires the daemon's parts for one process: producer, ingest pipeline, consumer with rebalance hooks,
+/// and the services that run them.
+public struct Daemon: Sendable {
+    /// What `crowdpulse run` and `crowdpulse demo` configure.
+    public struct Configuration: Sendable {
+        public var client: KafkaClientConfiguration
+        public var groupID: String
+        public var topics: TopicNames
+        public var decoder: EventDecoder.Configuration
+        public var dedup: Deduplicator.Configuration
+        public var commitInterval: Duration
+        public var sessionTimeout: Duration
+
+        public init(
+            client: KafkaClientConfiguration,
+            groupID: String = "crowdpulse",
+            topics: TopicNames = TopicNames(),
+            decoder: EventDecoder.Configuration = EventDecoder.Configuration(),
+            dedup: Deduplicator.Configuration = Deduplicator.Configuration(),
+            commitInterval: Duration = .seconds(1),
+            sessionTimeout: Duration = .seconds(45)
+        ) {
+            self.client = client
+            self.groupID = groupID
+            self.topics = topics
+            self.decoder = decoder
+            self.dedup = dedup
+            self.commitInterval = commitInterval
+            self.sessionTimeout = sessionTimeout
+        }
+    }
+
+    public let consumer: KafkaConsumer
+    public let producer: KafkaProducer
+    public let pipeline: IngestPipeline
+    public let stats: ConsumptionStats
+    public let service: PipelineService
+
+    /// - Parameter onEvent: called for every accepted event, on the pipeline task (keep it cheap).
+    public init(
+        configuration: Configuration,
+        metrics: IngestMetrics = IngestMetrics(),
+        stats: ConsumptionStats = ConsumptionStats(),
+        logger: Logger,
+        onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
+    ) throws(KafkaError) {
+        var producerClient = configuration.client
+        producerClient.clientID += "-producer"
+        self.producer = try KafkaProducer(configuration: .init(client: producerClient), logger: logger)
+        self.pipeline = IngestPipeline(
+            producer: self.producer,
+            topics: configuration.topics,
+            decoder: EventDecoder(configuration: configuration.decoder),
+            dedup: configuration.dedup,
+            metrics: metrics,
+            logger: logger,
+            onEvent: onEvent
+        )
+        self.consumer = try KafkaConsumer(
+            configuration: .init(
+                client: configuration.client,
+                groupID: configuration.groupID,
+                topics: configuration.topics.input,
+                commitMode: .manual,
+                sessionTimeout: configuration.sessionTimeout
+            ),
+            hooks: PipelineService.rebalanceHooks(pipeline: self.pipeline, producer: self.producer, logger: logger),
+            logger: logger
+        )
+        self.stats = stats
+        self.service = PipelineService(
+            consumer: self.consumer,
+            producer: self.producer,
+            pipeline: self.pipeline,
+            stats: self.stats,
+            commitInterval: configuration.commitInterval,
+            logger: logger
+        )
+    }
+}

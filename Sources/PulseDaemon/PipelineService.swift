@@ -1,0 +1,135 @@
+import Logging
+import PulseCore
+import PulseKafka
+import ServiceLifecycle
+import Synchronization
+
+/// Running totals of what the consumer has handed over, read by reporters and (later) `/metrics`.
+public final class ConsumptionStats: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var messages = 0
+        public var bytes = 0
+        public var batches = 0
+        public var accepted = 0
+        public var deadLettered = 0
+        public var duplicates = 0
+        public var acceptedByType: [String: Int] = [:]
+        /// The most recent accepted event, for display.
+        public var lastEvent: Event?
+        public var assignment: [TopicPartition] = []
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var current: Snapshot { self.state.withLock { $0 } }
+
+    public func update(_ body: (inout Snapshot) -> Void) {
+        self.state.withLock { body(&$0) }
+    }
+}
+
+/// An output could not be delivered, so the offsets it covers were not committed.
+public struct UndeliveredOutputs: Error, CustomStringConvertible {
+    public var failed: Int
+    public var description: String { "\(self.failed) output records were not delivered; offsets not committed" }
+}
+
+/// The daemon's main loop: consume batches, ingest them, and commit offsets only after everything a
+/// batch produced (dead letters, later metrics and alerts) has been delivered — at-least-once.
+///
+/// Offsets are committed every `commitInterval`, in the revoke hook (after a flush) before partitions
+/// move, and at shutdown. A delivery failure stops the service without committing: the next owner
+/// re-reads from the last commit.
+public struct PipelineService: Service {
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let pipeline: IngestPipeline
+    let stats: ConsumptionStats
+    let commitInterval: Duration
+    let logger: Logger
+
+    public init(
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        pipeline: IngestPipeline,
+        stats: ConsumptionStats,
+        commitInterval: Duration = .seconds(1),
+        logger: Logger
+    ) {
+        self.consumer = consumer
+        self.producer = producer
+        self.pipeline = pipeline
+        self.stats = stats
+        self.commitInterval = commitInterval
+        self.logger = logger
+    }
+
+    /// Rebalance hooks that flush and commit a revoked partition's outputs and offsets before it moves,
+    /// and drop a lost partition's state without committing.
+    public static func rebalanceHooks(
+        pipeline: IngestPipeline,
+        producer: KafkaProducer,
+        logger: Logger
+    ) -> KafkaConsumer.RebalanceHooks {
+        KafkaConsumer.RebalanceHooks(
+            revoked: { consumer, partitions in
+                do throws(KafkaError) {
+                    try producer.flushSync(timeout: .seconds(10))
+                    if producer.failedDeliveries == 0 {
+                        try consumer.commitSync(pipeline.processedOffsets(for: partitions))
+                    } else {
+                        logger.error("Outputs undelivered; not committing revoked partitions")
+                    }
+                } catch {
+                    logger.error("Commit on revoke failed", metadata: ["kafka.error": "\(error)"])
+                }
+                pipeline.drop(partitions)
+            },
+            lost: { _, partitions in pipeline.drop(partitions) }
+        )
+    }
+
+    public func run() async throws {
+        try self.consumer.subscribe()
+        do {
+            let clock = ContinuousClock()
+            var lastCommit = clock.now
+            for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
+                try self.pipeline.process(batch)
+                let counters = self.pipeline.counters
+                let assignment = self.consumer.assignment
+                self.stats.update { stats in
+                    stats.messages += batch.count
+                    stats.bytes += batch.byteCount
+                    stats.batches += 1
+                    stats.accepted = counters.accepted
+                    stats.deadLettered = counters.rejectedTotal
+                    stats.duplicates = counters.duplicates
+                    for kind in Event.Kind.allCases {
+                        stats.acceptedByType[kind.description] = counters.acceptedByKind[Int(kind.rawValue)]
+                    }
+                    stats.assignment = assignment
+                }
+                if clock.now - lastCommit >= self.commitInterval {
+                    try await self.commit()
+                    lastCommit = clock.now
+                }
+            }
+            try await self.commit()
+        } catch {
+            self.logger.error("Pipeline stopped", metadata: ["error": "\(error)"])
+            await self.consumer.close()
+            throw error
+        }
+        await self.consumer.close()
+    }
+
+    private func commit() async throws {
+        try await self.producer.flush(timeout: .seconds(30))
+        let failed = self.producer.failedDeliveries
+        guard failed == 0 else { throw UndeliveredOutputs(failed: failed) }
+        try await self.consumer.commit(self.pipeline.processedOffsets())
+    }
+}

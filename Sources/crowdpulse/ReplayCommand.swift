@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import PulseCore
+
+/// `crowdpulse replay FILE.ndjson`: the same engine over a file, output records as JSON lines on stdout.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run newline-delimited JSON events through the pipeline offline; print output records as JSON lines.",
+        discussion: """
+            Every output record becomes one line on stdout: {"topic": "deadletter"|…, "key": …, "headers": {…}, \
+            "value": …}. Blank lines are skipped; the file is one partition and a record's offset is its line \
+            number. There is no wall clock: event time drives everything. A summary goes to stderr.
+            """
+    )
+
+    @Argument(help: "Input file of one JSON event per line, or - for standard input.")
+    var file: String
+
+    @Option(help: "Largest accepted record in bytes (ingest.max_message_bytes).")
+    var maxMessageBytes: Int = 65_536
+
+    @Option(help: "Duplicate horizon in seconds of event time (ingest.dedup_horizon).")
+    var dedupHorizon: Int = 600
+
+    func run() throws {
+        let handle: FileHandle
+        if self.file == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            guard let opened = FileHandle(forReadingAtPath: self.file) else {
+                throw ValidationError("cannot open \(self.file)")
+            }
+            handle = opened
+        }
+        var replay = Replay(
+            sourceName: self.file == "-" ? "stdin" : self.file,
+            ingestor: Ingestor(
+                decoder: EventDecoder(configuration: .init(maxMessageBytes: self.maxMessageBytes)),
+                deduplicator: Deduplicator(configuration: .init(horizonMillis: Int64(self.dedupHorizon) * 1000))
+            )
+        )
+        var output = BufferedOutput()
+        var pending: [UInt8] = []
+        var lineNumber: Int64 = 0
+        func feed(_ line: ArraySlice<UInt8>) {
+            lineNumber += 1
+            guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }  // blank line
+            let lines = Array(line).withUnsafeBytes { replay.feed($0, offset: lineNumber) }
+            for record in lines { output.write(record.render()) }
+        }
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            pending.append(contentsOf: chunk)
+            var start = pending.startIndex
+            while let newline = pending[start...].firstIndex(of: 0x0A) {
+                feed(pending[start..<newline])
+                start = newline + 1
+            }
+            pending.removeSubrange(..<start)
+        }
+        if !pending.isEmpty { feed(pending[...]) }
+        for record in replay.finish() { output.write(record.render()) }
+        output.flush()
+        FileHandle.standardError.write(Data((replay.summary + "\n").utf8))
+    }
+}
+
+/// Collects output lines and writes them to stdout in large chunks.
+struct BufferedOutput {
+    private var buffer: [UInt8] = []
+
+    mutating func write(_ line: String) {
+        self.buffer.append(contentsOf: line.utf8)
+        self.buffer.append(0x0A)
+        if self.buffer.count >= 1 << 16 { self.flush() }
+    }
+
+    mutating func flush() {
+        guard !self.buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(self.buffer))
+        self.buffer.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Logging
+import MetricsTestKit
+import PulseCore
+import PulseDaemon
+import PulseKafka
+import ServiceLifecycle
+import Testing
+
+@Suite("Daemon pipeline on the embedded broker")
+struct PipelineServiceTests {
+    /// Runs a daemon until `done` holds, then shuts it down gracefully.
+    func runDaemon(
+        _ daemon: Daemon,
+        until done: @escaping @Sendable () -> Bool,
+        timeout: Duration = .seconds(40)
+    ) async throws {
+        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
+        let running = Task { try await group.run() }
+        let deadline = ContinuousClock.now + timeout
+        while !done() && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    func daemonConfiguration(_ broker: EmbeddedBroker, group: String) -> Daemon.Configuration {
+        Daemon.Configuration(
+            client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers),
+            groupID: group,
+            sessionTimeout: .seconds(6)
+        )
+    }
+
+    func makeBroker() throws -> EmbeddedBroker {
+        try EmbeddedBroker(
+            topics: TopicNames().provisioning(inputPartitions: 3, outputPartitions: 1).map {
+                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
+            },
+            logger: daemonTestLogger
+        )
+    }
+
+    @Test(
+        "Good and bad records produced by kcat: good ones accepted, bad ones dead-lettered with headers",
+        .timeLimit(.minutes(1))
+    )
+    func mixedRecordsThroughKafka() async throws {
+        let broker = try self.makeBroker()
+        let kcat = try #require(findProgram("kcat"), "kcat is not installed: run `make test`, which installs it")
+        let now = WallClock.nowMillis()
+        func good(_ id: Int, subject: String) -> String {
+            #"{"event_id":"g-\#(id)","type":"like","occurred_at":\#(now),"subject_id":"\#(subject)","user_id":"u"}"#
+        }
+        // key|value lines; the value of each bad record names the reason it must get.
+        let records: [(key: String, value: String, reason: String?)] = [
+            ("p1", good(1, subject: "p1"), nil),
+            ("p1", #"{"event_id":"x","type":"like""#, "malformed_json"),
+            ("p2", good(2, subject: "p2"), nil),
+            ("p2", #"["not","an","object"]"#, "bad_type"),
+            ("p3", #"{"event_id":"m","type":"like","occurred_at":\#(now),"subject_id":"p3"}"#, "missing_field"),
+            ("p3", good(3, subject: "p3"), nil),
+            (
+                "p1", #"{"event_id":"t","type":"poke","occurred_at":\#(now),"subject_id":"p1","user_id":"u"}"#,
+                "unknown_type"
+            ),
+            (
+                "p2",
+                #"{"event_id":"v","type":"purchase","amount":-5,"occurred_at":\#(now),"subject_id":"p2","user_id":"u"}"#,
+                "bad_value"
+            ),
+            (
+                "p3", #"{"event_id":"w","type":"like","occurred_at":"whenever","subject_id":"p3","user_id":"u"}"#,
+                "bad_timestamp"
+            ),
+            (
+                "p1",
+                #"{"event_id":"f","type":"like","occurred_at":\#(now + 3_600_000),"subject_id":"p1","user_id":"u"}"#,
+                "future_timestamp"
+            ),
+            ("p1", good(1, subject: "p1"), nil),  // a duplicate of the first
+            ("p2", good(4, subject: "p2"), nil),
+        ]
+        let input = records.map { "\($0.key)|\($0.value)" }.joined(separator: "\n") + "\n"
+        let produced = try runProgram(
+            kcat,
+            ["-b", broker.bootstrapServers, "-t", "crowdpulse.events", "-P", "-K", "|"],
+            input: input
+        )
+        #expect(produced.status == 0)
+        // A tombstone (null value) for key p1.
+        let tombstone = try runProgram(
+            kcat,
+            ["-b", broker.bootstrapServers, "-t", "crowdpulse.events", "-P", "-K", "|", "-Z"],
+            input: "p1|\n"
+        )
+        #expect(tombstone.status == 0)
+
+        let metrics = TestMetrics()
+        let daemon = try Daemon(
+            configuration: self.daemonConfiguration(broker, group: "mixed"),
+            metrics: IngestMetrics(factory: metrics),
+            logger: daemonTestLogger
+        )
+        let total = records.count + 1
+        try await self.runDaemon(daemon) { daemon.stats.current.messages >= total }
+
+        let counters = daemon.pipeline.counters
+        #expect(counters.records == total)
+        #expect(counters.accepted == 4)
+        #expect(counters.duplicates == 1)
+        #expect(counters.tombstones == 1)
+        #expect(counters.rejectedTotal == 7)
+        #expect(try metrics.expectCounter("crowdpulse_dead_letters_total", [("reason", "bad_value")]).totalValue == 1)
+        #expect(try metrics.expectCounter("crowdpulse_events_accepted_total").totalValue == 4)
+
+        // Read the dead letters back with a separate consumer.
+        let reader = try KafkaConsumer(
+            configuration: .init(
+                client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers),
+                groupID: "dlq-reader",
+                topics: ["crowdpulse.deadletter"],
+                sessionTimeout: .seconds(6)
+            ),
+            logger: daemonTestLogger
+        )
+        try reader.subscribe()
+        var letters: [(key: String?, value: String, headers: [String: String])] = []
+        while letters.count < 7, let batch = try await reader.nextBatch() {
+            for message in batch {
+                let headers = Dictionary(message.headers.map { ($0.name, $0.stringValue ?? "") }) { $1 }
+                letters.append(
+                    (
+                        message.key.map { String(decoding: $0, as: UTF8.self) },
+                        String(decoding: message.value, as: UTF8.self), headers
+                    )
+                )
+            }
+        }
+        await reader.close()
+        let expectedBad = records.filter { $0.reason != nil }
+        #expect(letters.count == expectedBad.count)
+        for bad in expectedBad {
+            let letter = try #require(letters.first { $0.value == bad.value }, "no dead letter for \(bad.value)")
+            #expect(letter.headers["crowdpulse.reason"] == bad.reason)
+            #expect(letter.headers["crowdpulse.source.topic"] == "crowdpulse.events")
+            #expect(letter.key == bad.key, "dead letters keep the original key")
+            #expect(!(letter.headers["crowdpulse.detail"] ?? "").isEmpty)
+            #expect(Int32(letter.headers["crowdpulse.source.partition"] ?? "") != nil)
+            #expect(Int64(letter.headers["crowdpulse.source.offset"] ?? "") != nil)
+        }
+        let probe = try KafkaConsumer(
+            configuration: .init(
+                client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers),
+                groupID: "mixed",
+                topics: ["crowdpulse.events"]
+            ),
+            logger: daemonTestLogger
+        )
+        // Partitions that received nothing have no committed offset (-1001).
+        let committed = try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
+        #expect(
+            committed.map(\.offset).filter { $0 >= 0 }.reduce(0, +) == Int64(total),
+            "everything processed is committed"
+        )
+    }
+
+    @Test(
+        "A message too large for the producer is dead-lettered truncated, with crowdpulse.truncated",
+        .timeLimit(.minutes(1))
+    )
+    func oversizeIsTruncated() async throws {
+        let broker = try self.makeBroker()
+        let producer = try KafkaProducer(
+            configuration: .init(
+                client: .init(bootstrapServers: broker.bootstrapServers, librdkafka: ["message.max.bytes": "10000000"])
+            ),
+            logger: daemonTestLogger
+        )
+        let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 2_000_000)
+        _ = try await producer.sendAndWait(
+            ProducerRecord(topic: "crowdpulse.events", key: Array("k".utf8), value: huge)
+        )
+
+        var configuration = self.daemonConfiguration(broker, group: "huge")
+        configuration.client.librdkafka["fetch.message.max.bytes"] = "10000000"
+        let daemon = try Daemon(configuration: configuration, logger: daemonTestLogger)
+        try await self.runDaemon(daemon) { daemon.stats.current.messages >= 1 }
+        #expect(daemon.pipeline.counters.rejected == [.oversize: 1])
+
+        let reader = try KafkaConsumer(
+            configuration: .init(
+                client: .init(bootstrapServers: broker.bootstrapServers),
+                groupID: "huge-reader",
+                topics: ["crowdpulse.deadletter"]
+            ),
+            logger: daemonTestLogger
+        )
+        try reader.subscribe()
+        let batch = try #require(try await reader.nextBatch())
+        await reader.close()
+        let letter = try #require(batch.first)
+        #expect(letter.value.count == IngestPipeline.maxDeadLetterBytes)
+        #expect(letter.value.allSatisfy { $0 == UInt8(ascii: "x") })
+        let headers = Dictionary(letter.headers.map { ($0.name, $0.stringValue ?? "") }) { $1 }
+        #expect(headers["crowdpulse.truncated"] == "true")
+        #expect(headers["crowdpulse.reason"] == "oversize")
+    }
+
+    @Test("A graceful shutdown commits everything processed", .timeLimit(.minutes(1)))
+    func consumesAndCommitsOnShutdown() async throws {
+        let broker = try self.makeBroker()
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let total = 500
+        try await SyntheticProducerService(
+            producer: producer,
+            topic: "crowdpulse.events",
+            eventsPerSecond: 100_000,
+            limit: total,
+            logger: daemonTestLogger
+        ).run()
+        #expect(producer.failedDeliveries == 0)
+
+        var configuration = self.daemonConfiguration(broker, group: "daemon")
+        configuration.commitInterval = .seconds(3600)  // only the shutdown can commit
+        let daemon = try Daemon(configuration: configuration, logger: daemonTestLogger)
+        try await self.runDaemon(daemon) { daemon.stats.current.messages >= total }
+        #expect(daemon.stats.current.accepted == total)
+
+        let probe = try KafkaConsumer(
+            configuration: .init(client: client, groupID: "daemon", topics: ["crowdpulse.events"]),
+            logger: daemonTestLogger
+        )
+        let committed = try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
+        #expect(committed.map(\.offset).reduce(0, +) == Int64(total))
+    }
+
+    @Test("Topic provisioning that fails warns and lets the daemon go on", .timeLimit(.minutes(1)))
+    func provisioningFailureIsNotFatal() async throws {
+        // The embedded broker cannot serve CreateTopics from clients (no controller in its metadata).
+        let broker = try EmbeddedBroker(logger: daemonTestLogger)
+        let admin = try KafkaAdmin(
+            configuration: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers),
+            logger: daemonTestLogger
+        )
+        let failed = await TopicProvisioner(admin: admin, logger: daemonTestLogger).ensure(
+            [KafkaAdmin.NewTopic(name: "a", partitions: 1), KafkaAdmin.NewTopic.compacted("b", partitions: 1)],
+            timeout: .seconds(1)
+        )
+        #expect(failed == ["a", "b"])
+    }
+
+    @Test("Default topic layout follows the configuration contract")
+    func defaultTopics() {
+        let names = TopicNames()
+        let layout = names.provisioning(inputPartitions: 12, outputPartitions: 3)
+        #expect(
+            layout.map(\.name) == [
+                "crowdpulse.events", "crowdpulse.metrics", "crowdpulse.alerts", "crowdpulse.late",
+                "crowdpulse.deadletter", "crowdpulse.repartition", "crowdpulse.changelog",
+            ]
+        )
+        let changelog = layout.last!
+        #expect(changelog.partitions == 12)
+        #expect(changelog.configs == ["cleanup.policy": "compact"])
+        #expect(layout[1].partitions == 3)
+    }
+}
