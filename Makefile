@@ -1,6 +1,8 @@
 # CrowdPulse — the two commands: `make demo` and `make test`.
 # Both install what is missing first (as root; otherwise they print the exact command and stop).
 
+SHELL      := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 SWIFT      ?= swift
 PYTHON     ?= python3
 VENV       := .venv-test
@@ -8,8 +10,10 @@ APT_PKGS   := librdkafka-dev kcat pkg-config
 DEMO_ARGS  ?=
 BENCH_MESSAGES   ?= 2000000
 BENCH_PARTITIONS ?= 64
+FUZZ_SECONDS     ?= 60
+FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
 
-.PHONY: all deps build test lint demo bench clean
+.PHONY: all deps build test lint demo bench fuzz fuzz-build clean
 
 all: build
 
@@ -39,7 +43,7 @@ $(VENV)/.ready:
 	  else \
 	    echo "Python venv support is missing. Run: sudo apt-get install -y python3-venv python3-pip"; exit 1; \
 	  fi; }
-	$(VENV)/bin/pip install -q --disable-pip-version-check confluent-kafka
+	$(VENV)/bin/pip install -q --disable-pip-version-check confluent-kafka jsonschema rfc3339-validator
 	@touch $@
 
 build: deps
@@ -51,7 +55,21 @@ test: deps $(VENV)/.ready lint
 	@if grep -E "^/.*/(Sources|Tests)/.*warning:" .build-test.log; then \
 	  echo "Compiler warnings in our code (see above): fix them."; exit 1; fi
 	$(SWIFT) test
+	$(VENV)/bin/python Tests/schemas/validate_samples.py
 	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
+
+## fuzz: libFuzzer + AddressSanitizer on the event decoder (Fuzz/), seeded with the schema samples.
+fuzz-build:
+	@mkdir -p .build-fuzz && rm -f $(FUZZ_BIN)
+	swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name CrowdPulseFuzz \
+	  Sources/PulseCore/*.swift Fuzz/EventDecoderFuzzer.swift -o $(FUZZ_BIN) 2>&1 | grep -v "Cannot export local symbol" || true
+	@test -x $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@rm -rf .build-fuzz/corpus && mkdir -p .build-fuzz/corpus
+	@cp schemas/samples/event.v1/*.json .build-fuzz/corpus/ && rm -f .build-fuzz/corpus/manifest.json
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 .build-fuzz/corpus 2>&1 | tail -n 12
 
 ## lint: formatting, as CI style checks it.
 lint:
@@ -62,9 +80,10 @@ demo: deps
 	$(SWIFT) build --product crowdpulse
 	"$$($(SWIFT) build --show-bin-path)/crowdpulse" demo $(DEMO_ARGS)
 
-## bench: raw librdkafka C consumer vs our Swift consumer on the same pre-filled topic, and the ratio.
+## bench: decoder vs JSONDecoder; raw librdkafka C consumer vs our Swift consumer on one pre-filled topic.
 bench: deps
 	$(SWIFT) build -c release --product crowdpulse
+	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-decode
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
 	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 
