@@ -73,7 +73,7 @@ fuzz: fuzz-build
 
 ## lint: formatting, as CI style checks it.
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift Fuzz
 
 ## demo: the daemon on its embedded broker with live synthetic traffic (Ctrl-C to stop).
 demo: deps

@@ -15,7 +15,8 @@ struct DecoderPropertyTests {
     func mutations() {
         var random = SplitMix64(seed: 2026)
         let decoder = EventDecoder()
-        let interesting: [UInt8] = Array(#"{}[]",:\\u0123456789eE+-.tfn "#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xF4, 0xFF]
+        let interesting: [UInt8] =
+            Array(#"{}[]",:\\u0123456789eE+-.tfn "#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xED, 0xF4, 0xFF]
         var accepted = 0
         var rejected = 0
         for round in 0..<20_000 {

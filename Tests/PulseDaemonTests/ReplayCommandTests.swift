@@ -8,7 +8,8 @@ struct ReplayCommandTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let good = #"{"event_id":"a","type":"like","occurred_at":"2030-01-01T00:00:00Z","subject_id":"p","user_id":"u"}"#
+        let good =
+            #"{"event_id":"a","type":"like","occurred_at":"2030-01-01T00:00:00Z","subject_id":"p","user_id":"u"}"#
         var content = Data((good + "\n\n   \n" + good + "\n" + #"{"event_id":"b"}"# + "\n").utf8)
         content.append(contentsOf: [0xC3, 0x28, 0x0A])  // invalid UTF-8, then a final line without newline
         content.append(Data(#"{"event_id":"c","type":"share","occurred_at":1,"subject_id":"p","user_id":"u"}"#.utf8))
