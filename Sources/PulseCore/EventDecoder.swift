@@ -50,22 +50,31 @@ public struct EventDecoder: Sendable {
     /// - Parameter nowMillis: the wall clock (epoch ms) for the future-skew check; `nil` in replay, which
     ///   has no wall clock.
     public func decode(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64?) -> Result<Event, Rejection> {
+        do throws(Rejection) {
+            return .success(try self.decodeEvent(bytes, nowMillis: nowMillis))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Decodes one message, throwing the rejection (the form the pipeline uses: no `Result` to copy).
+    public func decodeEvent(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64?) throws(Rejection) -> Event {
         // Offsets are kept as 32-bit integers; the limit is far below that anyway.
         guard bytes.count <= self.configuration.maxMessageBytes, bytes.count < Int(Int32.max) else {
-            return .failure(
+            throw (
                 Rejection(.oversize, "\(bytes.count) bytes, limit \(self.configuration.maxMessageBytes)")
             )
         }
-        guard UTF8Validation.isValid(bytes) else { return .failure(Rejection(.invalidUTF8, "not valid UTF-8")) }
+        guard UTF8Validation.isValid(bytes) else { throw (Rejection(.invalidUTF8, "not valid UTF-8")) }
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
-            return .failure(Rejection(.malformedJSON, "empty message"))
+            throw (Rejection(.malformedJSON, "empty message"))
         }
         if bytes.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF {
-            return .failure(Rejection(.malformedJSON, "byte order mark"))
+            throw (Rejection(.malformedJSON, "byte order mark"))
         }
         // The located members live on the stack for the duration of this call: no allocation, no copies.
-        return withUnsafeTemporaryAllocation(of: JSONScanner.Token.self, capacity: FieldName.allCases.count) {
-            storage in
+        return try withUnsafeTemporaryAllocation(of: JSONScanner.Token.self, capacity: FieldName.allCases.count) {
+            (storage) throws(Rejection) -> Event in
             var fields = RawFields(storage)
             var scanner = JSONScanner(base: base, count: bytes.count)
             var isObject = false
@@ -80,10 +89,10 @@ public struct EventDecoder: Sendable {
                 scanner.skipWhitespace()
                 guard scanner.index == scanner.count else { throw scanner.fail("data after the JSON value") }
             } catch {
-                return .failure(Rejection(.malformedJSON, "\(error.message) at byte \(error.offset)"))
+                throw Rejection(.malformedJSON, "\(error.message) at byte \(error.offset)")
             }
-            guard isObject else { return .failure(Rejection(.badType, "top-level value is not an object")) }
-            return FieldValidator(base: base, fields: fields, configuration: self.configuration).validate(
+            guard isObject else { throw (Rejection(.badType, "top-level value is not an object")) }
+            return try FieldValidator(base: base, fields: fields, configuration: self.configuration).validate(
                 nowMillis: nowMillis
             )
         }
@@ -267,26 +276,68 @@ enum FieldName: Int, CaseIterable {
     }
 }
 
-/// The located value of each known member (the last occurrence wins), in caller-provided (stack) storage.
+/// The located value of each known member (the last occurrence wins), in caller-provided (stack) storage,
+/// with bit masks (bit n = `FieldName(rawValue: n)`) that let validation find the first problem without
+/// looping over the fields.
 struct RawFields {
     private let tokens: UnsafeMutableBufferPointer<JSONScanner.Token>
+    /// Members that appeared (`null` included).
+    private(set) var assigned: UInt32 = 0
+    /// Members whose (last) value is `null`.
+    private(set) var nulls: UInt32 = 0
+    /// Members whose (last) value is neither `null` nor of a JSON type the member takes.
+    private(set) var mismatched: UInt32 = 0
 
     init(_ storage: UnsafeMutableBufferPointer<JSONScanner.Token>) {
-        precondition(storage.count >= FieldName.allCases.count)
+        precondition(storage.count >= FieldName.allCases.count && FieldName.allCases.count <= 32)
         storage.initialize(repeating: .absent)
         self.tokens = storage
     }
 
     subscript(field: FieldName) -> JSONScanner.Token {
         get { self.tokens[field.rawValue] }
-        nonmutating set { self.tokens[field.rawValue] = newValue }
+        set {
+            self.tokens[field.rawValue] = newValue
+            let bit: UInt32 = 1 << field.rawValue
+            self.assigned |= bit
+            if newValue.kind == .null { self.nulls |= bit } else { self.nulls &= ~bit }
+            if newValue.kind != .null && !field.accepts(newValue.kind) {
+                self.mismatched |= bit
+            } else {
+                self.mismatched &= ~bit
+            }
+        }
     }
 
     /// A new `user` member replaces the previous one entirely.
-    func resetUser() {
-        self[.userCreatedAt] = .absent
-        self[.userFollowers] = .absent
-        self[.userVerified] = .absent
+    mutating func resetUser() {
+        for field in [FieldName.userCreatedAt, .userFollowers, .userVerified] {
+            self.tokens[field.rawValue] = .absent
+        }
+        let userBits = FieldName.userBits
+        self.assigned &= ~userBits
+        self.nulls &= ~userBits
+        self.mismatched &= ~userBits
+    }
+}
+
+extension FieldName {
+    /// The bit of this member in ``RawFields``' masks.
+    var bit: UInt32 { 1 << UInt32(self.rawValue) }
+
+    static let userBits = FieldName.userCreatedAt.bit | FieldName.userFollowers.bit | FieldName.userVerified.bit
+
+    /// Whether a value of JSON type `kind` is the right type for this member.
+    func accepts(_ kind: JSONScanner.Token.Kind) -> Bool {
+        switch self {
+        case .occurredAt: return kind == .string || kind == .number
+        case .sentiment, .amount, .userFollowers: return kind == .number
+        case .user: return kind == .object
+        case .userVerified: return kind == .bool
+        case .eventID, .type, .subjectID, .userID, .brand, .platform, .text, .lang, .parentEventID, .currency,
+            .userCreatedAt:
+            return kind == .string
+        }
     }
 }
 

@@ -11,23 +11,24 @@ struct FieldValidator {
     private typealias Kind = JSONScanner.Token.Kind
     private typealias Limits = EventDecoder.Limits
 
-    private static let required: [FieldName] = [.eventID, .type, .occurredAt, .subjectID, .userID]
-    private static let typed: [FieldName] = [
-        .eventID, .type, .occurredAt, .subjectID, .userID, .brand, .platform, .user, .text, .lang, .sentiment,
-        .parentEventID, .amount, .currency,
-    ]
-    private static let userFields: [FieldName] = [.userCreatedAt, .userFollowers, .userVerified]
+    private static let requiredBits: UInt32 =
+        FieldName.eventID.bit | FieldName.type.bit | FieldName.occurredAt.bit | FieldName.subjectID.bit
+        | FieldName.userID.bit
 
-    private static func expected(_ field: FieldName) -> (Kind, Kind?) {
-        switch field {
-        case .occurredAt: return (.string, .number)
-        case .sentiment, .amount, .userFollowers: return (.number, nil)
-        case .user: return (.object, nil)
-        case .userVerified: return (.bool, nil)
-        case .eventID, .type, .subjectID, .userID, .brand, .platform, .text, .lang, .parentEventID, .currency,
-            .userCreatedAt:
-            return (.string, nil)
+    /// The top-level members read for an event of `kind`.
+    private static func applicableBits(_ kind: Event.Kind?) -> UInt32 {
+        let common = Self.requiredBits | FieldName.brand.bit | FieldName.platform.bit | FieldName.user.bit
+        switch kind {
+        case .comment: return common | FieldName.text.bit | FieldName.lang.bit | FieldName.sentiment.bit
+        case .share: return common | FieldName.parentEventID.bit
+        case .purchase: return common | FieldName.amount.bit | FieldName.currency.bit
+        case .like, .view, nil: return common
         }
+    }
+
+    /// The member of the lowest set bit.
+    private static func first(_ mask: UInt32) -> FieldName? {
+        mask == 0 ? nil : FieldName(rawValue: mask.trailingZeroBitCount)
     }
 
     private static func describe(_ kind: Kind) -> String {
@@ -42,18 +43,6 @@ struct FieldValidator {
         }
     }
 
-    /// Whether a member is read for an event of `kind` (type-specific members are ignored otherwise).
-    private static func applies(_ field: FieldName, to kind: Event.Kind?) -> Bool {
-        switch field {
-        case .text, .lang, .sentiment: return kind == .comment
-        case .parentEventID: return kind == .share
-        case .amount, .currency: return kind == .purchase
-        case .eventID, .type, .occurredAt, .subjectID, .userID, .brand, .platform, .user, .userCreatedAt,
-            .userFollowers, .userVerified:
-            return true
-        }
-    }
-
     /// Members required for an event of `kind` beyond the common ones.
     private static func requiredFor(_ kind: Event.Kind?) -> FieldName? {
         switch kind {
@@ -61,15 +50,6 @@ struct FieldValidator {
         case .purchase: return .amount
         case .like, .share, .view, nil: return nil
         }
-    }
-
-    private func checkType(_ field: FieldName) -> Rejection? {
-        let actual = self.fields[field].kind
-        let (first, second) = Self.expected(field)
-        guard actual == first || actual == second else {
-            return Rejection(.badType, "\(field.jsonName) is \(Self.describe(actual))")
-        }
-        return nil
     }
 
     /// The event type named by a string token, compared on the bytes (escaped names are decoded first).
@@ -101,57 +81,49 @@ struct FieldValidator {
         return kind != .absent && kind != .null
     }
 
-    func validate(nowMillis: Int64?) -> Result<Event, Rejection> {
+    func validate(nowMillis: Int64?) throws(Rejection) -> Event {
         let typeToken = self.fields[.type]
         let kind = typeToken.kind == .string ? self.eventKind(typeToken) : nil
 
-        // 1. bad_type: wrong JSON types, and null for a required member.
+        // 1. bad_type: wrong JSON types, and null for a required member. The masks give the first offending
+        // member in `FieldName` order (required members first, then the others, then those of `user`).
         let typeRequired = Self.requiredFor(kind)
-        for field in Self.required where self.fields[field].kind == .null {
-            return .failure(Rejection(.badType, "\(field.jsonName) is null"))
-        }
-        if let typeRequired, self.fields[typeRequired].kind == .null {
-            return .failure(Rejection(.badType, "\(typeRequired.jsonName) is null"))
-        }
-        for field in Self.typed where Self.applies(field, to: kind) && self.present(field) {
-            if let rejection = self.checkType(field) { return .failure(rejection) }
+        let required: UInt32 = Self.requiredBits | (typeRequired?.bit ?? 0)
+        if let field = Self.first(self.fields.nulls & required) {
+            throw Rejection(.badType, "\(field.jsonName) is null")
         }
         let userIsObject = self.fields[.user].kind == .object
-        if userIsObject {
-            for field in Self.userFields where self.present(field) {
-                if let rejection = self.checkType(field) { return .failure(rejection) }
-            }
+        let applicable = Self.applicableBits(kind) | (userIsObject ? FieldName.userBits : 0)
+        if let field = Self.first(self.fields.mismatched & applicable) {
+            throw Rejection(.badType, "\(field.jsonName) is \(Self.describe(self.fields[field].kind))")
         }
 
         // 2. missing_field.
-        for field in Self.required where self.fields[field].kind == .absent {
-            return .failure(Rejection(.missingField, "\(field.jsonName) is missing"))
-        }
-        if let typeRequired, self.fields[typeRequired].kind == .absent {
-            return .failure(Rejection(.missingField, "\(typeRequired.jsonName) is missing"))
+        if let field = Self.first(required & ~self.fields.assigned) {
+            throw Rejection(.missingField, "\(field.jsonName) is missing")
         }
 
         // 3. unknown_type.
         guard let kind else {
             let typeName = typeToken.kind == .string ? self.string(.type) : nil
-            return .failure(
+            throw (
                 Rejection(.unknownType, "type \"\(typeName ?? "")\" is not one of like, comment, share, purchase, view")
             )
         }
 
         // 4. bad_value: string lengths and shapes, numbers in range.
-        func text(_ field: FieldName, _ limits: ClosedRange<Int>) -> Result<String?, Rejection> {
-            guard self.present(field) else { return .success(nil) }
+        func text(_ field: FieldName, _ limits: ClosedRange<Int>) throws(Rejection) -> String? {
+            guard self.present(field) else { return nil }
             let value = self.string(field)
             guard limits.contains(value.utf8.count) else {
-                return .failure(
+                throw (
                     Rejection(
                         .badValue,
                         "\(field.jsonName) must be \(limits.lowerBound)–\(limits.upperBound) bytes, got \(value.utf8.count)"
                     )
                 )
             }
-            return .success(value)
+            return value
         }
         let eventID: String
         let subjectID: String
@@ -162,47 +134,43 @@ struct FieldValidator {
         var lang: String? = nil
         var parentEventID: String? = nil
         var currency: String? = nil
-        do throws(Rejection) {
-            eventID = try text(.eventID, Limits.eventID).get()!
-            subjectID = try text(.subjectID, Limits.subjectID).get()!
-            userID = try text(.userID, Limits.userID).get()!
-            brand = try text(.brand, Limits.brand).get()
-            platform = try text(.platform, Limits.platform).get()
-            switch kind {
-            case .comment:
-                commentText = try text(.text, Limits.text).get()
-                lang = try text(.lang, Limits.lang).get()
-                if let lang, !Self.isLanguageTag(lang) {
-                    throw Rejection(.badValue, "lang \"\(lang)\" is not a BCP 47 tag")
-                }
-            case .share:
-                parentEventID = try text(.parentEventID, Limits.parentEventID).get()
-            case .purchase:
-                currency = try text(.currency, 3...3).get()
-                if let currency, !currency.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
-                    throw Rejection(.badValue, "currency \"\(currency)\" is not three capital letters")
-                }
-            case .like, .view:
-                break
+        eventID = try text(.eventID, Limits.eventID)!
+        subjectID = try text(.subjectID, Limits.subjectID)!
+        userID = try text(.userID, Limits.userID)!
+        brand = try text(.brand, Limits.brand)
+        platform = try text(.platform, Limits.platform)
+        switch kind {
+        case .comment:
+            commentText = try text(.text, Limits.text)
+            lang = try text(.lang, Limits.lang)
+            if let lang, !Self.isLanguageTag(lang) {
+                throw Rejection(.badValue, "lang \"\(lang)\" is not a BCP 47 tag")
             }
-        } catch {
-            return .failure(error)
+        case .share:
+            parentEventID = try text(.parentEventID, Limits.parentEventID)
+        case .purchase:
+            currency = try text(.currency, 3...3)
+            if let currency, !currency.utf8.allSatisfy({ $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                throw Rejection(.badValue, "currency \"\(currency)\" is not three capital letters")
+            }
+        case .like, .view:
+            break
         }
 
         var sentiment: Double? = nil
         if kind == .comment, self.present(.sentiment) {
             let value = self.double(.sentiment)
-            guard value.isFinite else { return .failure(Rejection(.badValue, "sentiment is out of range")) }
+            guard value.isFinite else { throw (Rejection(.badValue, "sentiment is out of range")) }
             guard (-1.0...1.0).contains(value) else {
-                return .failure(Rejection(.badValue, "sentiment \(value) is outside [-1, 1]"))
+                throw (Rejection(.badValue, "sentiment \(value) is outside [-1, 1]"))
             }
             sentiment = value
         }
         var amount: Double? = nil
         if kind == .purchase {
             let value = self.double(.amount)
-            guard value.isFinite else { return .failure(Rejection(.badValue, "amount is out of range")) }
-            guard value >= 0 else { return .failure(Rejection(.badValue, "amount \(value) is negative")) }
+            guard value.isFinite else { throw (Rejection(.badValue, "amount is out of range")) }
+            guard value >= 0 else { throw (Rejection(.badValue, "amount \(value) is negative")) }
             amount = value
         }
         var user: Event.User? = nil
@@ -210,13 +178,13 @@ struct FieldValidator {
             var info = Event.User()
             if self.present(.userFollowers) {
                 guard let followers = self.integer(.userFollowers), (0...Limits.maxFollowers).contains(followers) else {
-                    return .failure(Rejection(.badValue, "user.followers must be a whole number ≥ 0"))
+                    throw (Rejection(.badValue, "user.followers must be a whole number ≥ 0"))
                 }
                 info.followers = followers
             }
             if self.present(.userCreatedAt) {
                 guard let created = self.timestamp(.userCreatedAt) else {
-                    return .failure(Rejection(.badValue, "user.created_at is not an RFC 3339 timestamp"))
+                    throw (Rejection(.badValue, "user.created_at is not an RFC 3339 timestamp"))
                 }
                 info.createdAt = created
             }
@@ -224,16 +192,18 @@ struct FieldValidator {
             user = info
         }
         let occurredToken = self.fields[.occurredAt]
-        if occurredToken.kind == .number {
-            let value = JSONNumber.double(self.base, occurredToken.start, occurredToken.end)
-            guard value.isFinite else { return .failure(Rejection(.badValue, "occurred_at is out of range")) }
+        if occurredToken.kind == .number,
+            JSONNumber.int64(self.base, occurredToken.start, occurredToken.end) == nil,
+            !JSONNumber.double(self.base, occurredToken.start, occurredToken.end).isFinite
+        {
+            throw (Rejection(.badValue, "occurred_at is out of range"))
         }
 
         // 5. bad_timestamp.
         let occurredAt: Int64
         if occurredToken.kind == .number {
             guard let millis = self.integer(.occurredAt), (0...Limits.maxMillis).contains(millis) else {
-                return .failure(
+                throw (
                     Rejection(.badTimestamp, "occurred_at must be whole epoch milliseconds between 1970 and 9999")
                 )
             }
@@ -241,19 +211,19 @@ struct FieldValidator {
         } else {
             guard let millis = self.timestamp(.occurredAt), (0...Limits.maxMillis).contains(millis)
             else {
-                return .failure(Rejection(.badTimestamp, "occurred_at is not an RFC 3339 timestamp with offset"))
+                throw (Rejection(.badTimestamp, "occurred_at is not an RFC 3339 timestamp with offset"))
             }
             occurredAt = millis
         }
 
         // 6. future_timestamp (live only).
         if let nowMillis, occurredAt > nowMillis + self.configuration.maxFutureSkewMillis {
-            return .failure(
+            throw (
                 Rejection(.futureTimestamp, "occurred_at is \(occurredAt - nowMillis) ms ahead of the wall clock")
             )
         }
 
-        return .success(
+        return (
             Event(
                 eventID: eventID,
                 kind: kind,

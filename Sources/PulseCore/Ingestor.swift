@@ -61,19 +61,20 @@ public struct Ingestor: Sendable {
             self.counters.tombstones += 1
             return .tombstone
         }
-        switch self.decoder.decode(value, nowMillis: nowMillis) {
-        case .failure(let rejection):
-            self.counters.rejected[rejection.reason, default: 0] += 1
-            return .rejected(rejection)
-        case .success(let event):
-            if self.deduplicator.isDuplicate(eventID: event.eventID, occurredAt: event.occurredAt) {
-                self.counters.duplicates += 1
-                return .duplicate(event)
-            }
-            self.counters.accepted += 1
-            self.counters.acceptedByKind[Int(event.kind.rawValue)] += 1
-            return .accepted(event)
+        let event: Event
+        do throws(Rejection) {
+            event = try self.decoder.decodeEvent(value, nowMillis: nowMillis)
+        } catch {
+            self.counters.rejected[error.reason, default: 0] += 1
+            return .rejected(error)
         }
+        if self.deduplicator.isDuplicate(eventID: event.eventID, occurredAt: event.occurredAt) {
+            self.counters.duplicates += 1
+            return .duplicate(event)
+        }
+        self.counters.accepted += 1
+        self.counters.acceptedByKind[Int(event.kind.rawValue)] += 1
+        return .accepted(event)
     }
 }
 

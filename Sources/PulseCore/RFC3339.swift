@@ -8,12 +8,12 @@ public enum RFC3339 {
     public static func parseMillis(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         let count = bytes.count
         guard count >= 20 else { return nil }
-        func digits(_ start: Int, _ length: Int) -> Int? {
+        @inline(__always) func digits(_ start: Int, _ length: Int) -> Int? {
             var value = 0
             for index in start..<(start + length) {
                 let digit = Int(bytes[index]) &- 48
                 guard digit >= 0 && digit <= 9 else { return nil }
-                value = value * 10 + digit
+                value = value &* 10 &+ digit
             }
             return value
         }
