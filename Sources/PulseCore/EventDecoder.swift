@@ -61,9 +61,7 @@ public struct EventDecoder: Sendable {
     public func decodeEvent(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64?) throws(Rejection) -> Event {
         // Offsets are kept as 32-bit integers; the limit is far below that anyway.
         guard bytes.count <= self.configuration.maxMessageBytes, bytes.count < Int(Int32.max) else {
-            throw (
-                Rejection(.oversize, "\(bytes.count) bytes, limit \(self.configuration.maxMessageBytes)")
-            )
+            throw (Rejection(.oversize, "\(bytes.count) bytes, limit \(self.configuration.maxMessageBytes)"))
         }
         guard UTF8Validation.isValid(bytes) else { throw (Rejection(.invalidUTF8, "not valid UTF-8")) }
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -121,12 +119,17 @@ public struct EventDecoder: Sendable {
         }
         while true {
             guard scanner.current == UInt8(ascii: "\"") else { throw scanner.fail("expected a member name") }
-            let key = try scanner.scanString()
+            let field: FieldName?
+            if let (known, length) = KnownKeys.top(scanner.base, scanner.index + 1, scanner.count) {
+                field = known
+                scanner.index += 1 + length
+            } else {
+                field = FieldName.top(scanner.base, try scanner.scanString())
+            }
             scanner.skipWhitespace()
             guard scanner.current == UInt8(ascii: ":") else { throw scanner.fail("expected ':'") }
             scanner.index += 1
             scanner.skipWhitespace()
-            let field = FieldName.top(scanner.base, key)
             if field == .user && scanner.current == UInt8(ascii: "{") {
                 let start = scanner.index
                 fields.resetUser()
@@ -165,13 +168,19 @@ public struct EventDecoder: Sendable {
         }
         while true {
             guard scanner.current == UInt8(ascii: "\"") else { throw scanner.fail("expected a member name") }
-            let key = try scanner.scanString()
+            let field: FieldName?
+            if let (known, length) = KnownKeys.user(scanner.base, scanner.index + 1, scanner.count) {
+                field = known
+                scanner.index += 1 + length
+            } else {
+                field = FieldName.user(scanner.base, try scanner.scanString())
+            }
             scanner.skipWhitespace()
             guard scanner.current == UInt8(ascii: ":") else { throw scanner.fail("expected ':'") }
             scanner.index += 1
             scanner.skipWhitespace()
             let value = try scanner.scanValue(depth: 3)
-            if let field = FieldName.user(scanner.base, key) { fields[field] = value }
+            if let field { fields[field] = value }
             scanner.skipWhitespace()
             switch scanner.current {
             case UInt8(ascii: ","):

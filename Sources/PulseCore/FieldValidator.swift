@@ -106,9 +106,11 @@ struct FieldValidator {
         // 3. unknown_type.
         guard let kind else {
             let typeName = typeToken.kind == .string ? self.string(.type) : nil
-            throw (
-                Rejection(.unknownType, "type \"\(typeName ?? "")\" is not one of like, comment, share, purchase, view")
-            )
+            throw
+                (Rejection(
+                    .unknownType,
+                    "type \"\(typeName ?? "")\" is not one of like, comment, share, purchase, view"
+                ))
         }
 
         // 4. bad_value: string lengths and shapes, numbers in range.
@@ -116,12 +118,11 @@ struct FieldValidator {
             guard self.present(field) else { return nil }
             let value = self.string(field)
             guard limits.contains(value.utf8.count) else {
-                throw (
-                    Rejection(
+                throw
+                    (Rejection(
                         .badValue,
                         "\(field.jsonName) must be \(limits.lowerBound)–\(limits.upperBound) bytes, got \(value.utf8.count)"
-                    )
-                )
+                    ))
             }
             return value
         }
@@ -203,9 +204,7 @@ struct FieldValidator {
         let occurredAt: Int64
         if occurredToken.kind == .number {
             guard let millis = self.integer(.occurredAt), (0...Limits.maxMillis).contains(millis) else {
-                throw (
-                    Rejection(.badTimestamp, "occurred_at must be whole epoch milliseconds between 1970 and 9999")
-                )
+                throw (Rejection(.badTimestamp, "occurred_at must be whole epoch milliseconds between 1970 and 9999"))
             }
             occurredAt = millis
         } else {
@@ -218,13 +217,11 @@ struct FieldValidator {
 
         // 6. future_timestamp (live only).
         if let nowMillis, occurredAt > nowMillis + self.configuration.maxFutureSkewMillis {
-            throw (
-                Rejection(.futureTimestamp, "occurred_at is \(occurredAt - nowMillis) ms ahead of the wall clock")
-            )
+            throw (Rejection(.futureTimestamp, "occurred_at is \(occurredAt - nowMillis) ms ahead of the wall clock"))
         }
 
-        return (
-            Event(
+        return
+            (Event(
                 eventID: eventID,
                 kind: kind,
                 occurredAt: occurredAt,
@@ -239,8 +236,7 @@ struct FieldValidator {
                 amount: amount,
                 currency: currency,
                 user: user
-            )
-        )
+            ))
     }
 
     /// Parses an RFC 3339 member; escaped text (rare) is decoded first, plain text is read in place.

@@ -197,3 +197,28 @@ struct RFC3339Tests {
         #expect(RFC3339.format(millis: 951_782_400_000) == "2000-02-29T00:00:00Z")
     }
 }
+
+@Suite("Event decoder: member-name fast path")
+struct KnownKeyTests {
+    @Test("Names that merely start like a contract member are unknown members, not that member")
+    func lookalikeNamesAreIgnored() throws {
+        let decoys = [
+            "types", "type_", "texts", "langs", "users", "brandy", "amounts", "user_idx", "event_idx", "platforms",
+            "currencyx", "sentiments", "subject_ids", "occurred_atx", "parent_event_idx", "Type", "event_iD",
+        ]
+        for decoy in decoys {
+            let text = event([decoy: #"{"not":"it"}"#])
+            #expect(throws: Never.self, "\(decoy)") { try EventDecoder().decode(text, nowMillis: nil).get() }
+        }
+        let userDecoys = event(["user": #"{"verifiedx":1,"followerss":"x","created_att":[],"followers":3}"#])
+        #expect(try EventDecoder().decode(userDecoys, nowMillis: nil).get().user == Event.User(followers: 3))
+    }
+
+    @Test("Every member is found whether or not the fast path applies (short documents end within 16 bytes)")
+    func membersNearTheEnd() throws {
+        // The last member name sits within 16 bytes of the end, so the scanner's general path reads it.
+        let text = #"{"type":"purchase","subject_id":"p","user_id":"u","event_id":"e","occurred_at":0,"amount":1}"#
+        let decoded = try EventDecoder().decode(text, nowMillis: nil).get()
+        #expect(decoded.amount == 1 && decoded.kind == .purchase && decoded.eventID == "e")
+    }
+}
