@@ -304,8 +304,8 @@ struct RawFields {
     }
 
     subscript(field: FieldName) -> JSONScanner.Token {
-        get { self.tokens[field.rawValue] }
-        set {
+        @inline(__always) get { self.tokens[field.rawValue] }
+        @inline(__always) set {
             self.tokens[field.rawValue] = newValue
             let bit: UInt32 = 1 << field.rawValue
             self.assigned |= bit
@@ -337,6 +337,7 @@ extension FieldName {
     static let userBits = FieldName.userCreatedAt.bit | FieldName.userFollowers.bit | FieldName.userVerified.bit
 
     /// Whether a value of JSON type `kind` is the right type for this member.
+    @inline(__always)
     func accepts(_ kind: JSONScanner.Token.Kind) -> Bool {
         switch self {
         case .occurredAt: return kind == .string || kind == .number

@@ -256,6 +256,7 @@ struct FieldValidator {
     }
 
     /// The member as a whole number, when it is one (`12`, `12.0`, `1.2e1`); `nil` otherwise.
+    @inline(__always)
     private func integer(_ field: FieldName) -> Int64? {
         let token = self.fields[field]
         if let exact = JSONNumber.int64(self.base, token.start, token.end) { return exact }

@@ -7,6 +7,7 @@ enum JSONNumber {
     }
 
     /// The exact `Int64` when the text is a plain integer of at most 18 digits; `nil` otherwise.
+    @inline(__always)
     static func int64(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int64? {
         var index = start
         let negative = base[index] == UInt8(ascii: "-")

@@ -248,6 +248,7 @@ struct JSONScanner {
     }
 
     /// Scans a number per the RFC 8259 grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    @inline(__always)
     mutating func scanNumber() throws(SyntaxError) -> Token {
         let start = self.index
         @inline(__always) func isDigit(_ byte: UInt8?) -> Bool {
