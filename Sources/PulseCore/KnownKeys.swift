@@ -40,7 +40,8 @@ enum KnownKeys {
         case 0x6E65_6D69_746E_6573 where second & self.mask2 == 0x2274: return (.sentiment, 10)  // sentiment"
         case 0x5F74_6365_6A62_7573 where second & self.mask3 == 0x22_6469: return (.subjectID, 11)  // subject_id"
         case 0x6465_7272_7563_636F where second & self.mask4 == 0x2274_615F: return (.occurredAt, 12)  // occurred_at"
-        case 0x655F_746E_6572_6170 where second == 0x2264_695F_746E_6576: return (.parentEventID, 16)  // parent_event_id"
+        // parent_event_id"
+        case 0x655F_746E_6572_6170 where second == 0x2264_695F_746E_6576: return (.parentEventID, 16)
         default: return nil
         }
     }
