@@ -1,5 +1,7 @@
 import ArgumentParser
+import CoreMetrics
 import Logging
+import Prometheus
 
 /// The `crowdpulse` command line.
 @main
@@ -42,4 +44,12 @@ func parseProperties(_ pairs: [String], option: String) throws -> [String: Strin
         result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
     }
     return result
+}
+
+/// Makes swift-metrics record into a Prometheus registry (once per process; only commands that serve
+/// `/metrics` call it) and returns the registry.
+func bootstrapPrometheus() -> PrometheusCollectorRegistry {
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return registry
 }

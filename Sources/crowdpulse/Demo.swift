@@ -24,6 +24,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Partitions of the input topic.")
     var partitions: Int32 = 6
 
+    @Option(help: "Address of the HTTP endpoints (/metrics, /healthz, /readyz), host:port.")
+    var httpListen: String = "127.0.0.1:9720"
+
     @Option(help: "Share of synthetic records that are invalid or duplicates, to show dead-lettering (0–1).")
     var faults: Double = 0.02
 
@@ -47,6 +50,7 @@ struct Demo: AsyncParsableCommand {
 
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers, clientID: "crowdpulse-demo")
         let producer = try KafkaProducer(configuration: .init(client: client), logger: logger)
+        let registry = bootstrapPrometheus()
         let stats = ConsumptionStats()
         let daemon = try Daemon(
             configuration: .init(
@@ -61,7 +65,15 @@ struct Demo: AsyncParsableCommand {
                 if event.kind == .comment { stats.update { $0.lastEvent = event } }
             }
         )
+        let http = try HTTPEndpoints.service(
+            listen: self.httpListen,
+            registry: registry,
+            readiness: HTTPEndpoints.readiness(of: daemon),
+            logger: logger
+        )
+        print("Metrics:         curl http://\(self.httpListen)/metrics")
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: http),
             .init(
                 service: SyntheticProducerService(
                     producer: producer,

@@ -45,6 +45,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Partitions for topics the daemon creates.")
     var partitions: Int32 = 6
 
+    @Option(help: "Address of the HTTP endpoints (/metrics, /healthz, /readyz), host:port (http.listen).")
+    var httpListen: String = "127.0.0.1:9720"
+
     func run() async throws {
         let logger = self.common.bootstrapLogging()
         let client = try self.kafka.client()
@@ -57,8 +60,15 @@ struct Run: AsyncParsableCommand {
             }
             await TopicProvisioner(admin: admin, logger: logger).ensure(topics)
         }
+        let registry = bootstrapPrometheus()
         let daemon = try Daemon(
             configuration: .init(client: client, groupID: self.kafka.groupId, topics: names),
+            logger: logger
+        )
+        let http = try HTTPEndpoints.service(
+            listen: self.httpListen,
+            registry: registry,
+            readiness: HTTPEndpoints.readiness(of: daemon),
             logger: logger
         )
         let group = ServiceGroup(
@@ -66,6 +76,7 @@ struct Run: AsyncParsableCommand {
                 services: [
                     .init(service: daemon.service),
                     .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
+                    .init(service: http),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
