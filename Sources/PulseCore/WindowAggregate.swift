@@ -1,0 +1,137 @@
+/// The level an entity is aggregated at.
+public enum EntityLevel: String, Sendable, Hashable, CaseIterable, Comparable {
+    case subject, brand
+
+    public static func < (lhs: EntityLevel, rhs: EntityLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// An entity at a level: `subject|post-42`, `brand|acme`.
+public struct EntityKey: Sendable, Hashable, Comparable {
+    public var level: EntityLevel
+    public var entity: String
+
+    public init(_ level: EntityLevel, _ entity: String) {
+        self.level = level
+        self.entity = entity
+    }
+
+    public static func < (lhs: EntityKey, rhs: EntityKey) -> Bool {
+        (lhs.level, lhs.entity) < (rhs.level, rhs.entity)
+    }
+}
+
+/// Everything the metric formulas need about one entity in one window; mergeable, so that brand-level
+/// partials computed on several input partitions combine into the brand's record.
+public struct WindowAggregate: Sendable, Equatable {
+    /// Events per type, indexed by `Event.Kind.rawValue`.
+    public var counts: [Int] = [0, 0, 0, 0, 0]
+    public var users: UniqueCounter
+    /// Shares that re-shared another (`parent_event_id` present) and shares without a parent.
+    public var sharesWithParent = 0
+    public var sharesWithoutParent = 0
+    /// Shares per cascade depth (subject level).
+    public var sharesByDepth: [Int: Int] = [:]
+    /// Distinct sharers with a known follower count (last value seen).
+    public var sharerFollowers: [String: Int64] = [:]
+    public var scored = 0
+    public var sentimentSum = 0.0
+    public var positive = 0
+    public var neutral = 0
+    public var negative = 0
+    public var purchases = 0
+    /// Purchase amount per currency (`XXX`, ISO 4217's "no currency", when the event names none).
+    public var amounts: [String: Double] = [:]
+    public var purchasers: UniqueCounter
+
+    public init(exactLimit: Int = 1000) {
+        self.users = UniqueCounter(exactLimit: exactLimit)
+        self.purchasers = UniqueCounter(exactLimit: exactLimit)
+    }
+
+    /// Adds one event. `depth` is its cascade depth (shares only); `sentiment` its score (comments only).
+    public mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?) {
+        self.counts[Int(event.kind.rawValue)] += 1
+        self.users.insert(userHash)
+        switch event.kind {
+        case .share:
+            if event.parentEventID != nil { self.sharesWithParent += 1 } else { self.sharesWithoutParent += 1 }
+            if let depth { self.sharesByDepth[depth, default: 0] += 1 }
+            if let followers = event.user?.followers { self.sharerFollowers[event.userID] = followers }
+        case .comment:
+            if let sentiment {
+                self.scored += 1
+                self.sentimentSum += sentiment
+                switch SentimentLabel(score: sentiment) {
+                case .positive: self.positive += 1
+                case .neutral: self.neutral += 1
+                case .negative: self.negative += 1
+                }
+            }
+        case .purchase:
+            self.purchases += 1
+            self.amounts[event.currency ?? "XXX", default: 0] += event.amount ?? 0
+            self.purchasers.insert(userHash)
+        case .like, .view:
+            break
+        }
+    }
+
+    public mutating func merge(_ other: WindowAggregate) {
+        for index in self.counts.indices { self.counts[index] += other.counts[index] }
+        self.users.merge(other.users)
+        self.sharesWithParent += other.sharesWithParent
+        self.sharesWithoutParent += other.sharesWithoutParent
+        self.sharesByDepth.merge(other.sharesByDepth, uniquingKeysWith: +)
+        self.sharerFollowers.merge(other.sharerFollowers) { _, theirs in theirs }
+        self.scored += other.scored
+        self.sentimentSum += other.sentimentSum
+        self.positive += other.positive
+        self.neutral += other.neutral
+        self.negative += other.negative
+        self.purchases += other.purchases
+        self.amounts.merge(other.amounts, uniquingKeysWith: +)
+        self.purchasers.merge(other.purchasers)
+    }
+
+    public func count(_ kind: Event.Kind) -> Int { self.counts[Int(kind.rawValue)] }
+    public var shares: Int { self.count(.share) }
+
+    /// Approximate heap bytes held by this aggregate.
+    public var stateBytes: Int {
+        var bytes = 200 + self.users.stateBytes + self.purchasers.stateBytes
+        bytes += self.sharesByDepth.capacity * 24 + self.amounts.capacity * 32
+        bytes += self.sharerFollowers.reduce(0) { $0 + 24 + $1.key.utf8.count }
+        return bytes
+    }
+}
+
+/// Cascade depths of a subject's recent shares, bounded: at most `capacity` shares are remembered, the
+/// oldest forgotten first. A share whose parent is unknown or forgotten has depth 1.
+public struct CascadeTracker: Sendable {
+    public let capacity: Int
+    private var depths: [String: Int] = [:]
+    private var order: [String] = []
+    private var head = 0
+
+    public init(capacity: Int = 4096) {
+        self.capacity = capacity
+    }
+
+    /// Records a share and returns its depth.
+    public mutating func record(shareID: String, parentID: String?) -> Int {
+        let depth = parentID.flatMap { self.depths[$0] }.map { $0 + 1 } ?? 1
+        if self.depths[shareID] == nil {
+            if self.order.count < self.capacity {
+                self.order.append(shareID)
+            } else {
+                self.depths.removeValue(forKey: self.order[self.head])
+                self.order[self.head] = shareID
+                self.head = (self.head + 1) % self.capacity
+            }
+        }
+        self.depths[shareID] = depth
+        return depth
+    }
+
+    public var count: Int { self.depths.count }
+}

@@ -1,0 +1,274 @@
+/// Tumbling or hopping event-time windows, aligned to the epoch.
+public struct WindowSpec: Sendable, Equatable, CustomStringConvertible {
+    public var sizeMillis: Int64
+    public var stepMillis: Int64
+
+    public static func tumbling(_ sizeMillis: Int64) -> WindowSpec {
+        WindowSpec(sizeMillis: sizeMillis, stepMillis: sizeMillis)
+    }
+
+    public static func hopping(size: Int64, step: Int64) -> WindowSpec {
+        WindowSpec(sizeMillis: size, stepMillis: step)
+    }
+
+    public init(sizeMillis: Int64, stepMillis: Int64) {
+        precondition(sizeMillis > 0 && stepMillis > 0 && stepMillis <= sizeMillis, "need 0 < step ≤ size")
+        self.sizeMillis = sizeMillis
+        self.stepMillis = stepMillis
+    }
+
+    /// Starts of the windows containing `time`, oldest first.
+    public func starts(containing time: Int64) -> [Int64] {
+        let last = Deduplicator.floorDiv(time, self.stepMillis) * self.stepMillis
+        var starts: [Int64] = []
+        var start = last
+        while start > time - self.sizeMillis {
+            starts.append(start)
+            start -= self.stepMillis
+        }
+        return starts.reversed()
+    }
+
+    public var description: String {
+        self.sizeMillis == self.stepMillis
+            ? "tumbling \(self.sizeMillis) ms" : "hopping \(self.sizeMillis) ms every \(self.stepMillis) ms"
+    }
+}
+
+/// The windowing engine of one input partition: event-time windows per entity, a watermark, late
+/// records, idle close, and the metric records of closed windows (design §3).
+///
+/// Pure: events and the wall clock (for idle close only) come in, outputs come out. The same engine runs
+/// in `crowdpulse run` (per input partition) and `crowdpulse replay` (one partition, no wall clock).
+public struct WindowEngine: Sendable {
+    /// When records are emitted.
+    public enum EmitMode: Sendable, Equatable {
+        /// One record per window when it closes (`is_final: true`).
+        case final
+        /// A new revision of every changed open window each time stream time crosses a multiple of the
+        /// interval, then the final record.
+        case updates(intervalMillis: Int64)
+    }
+
+    /// What happens to brand-level aggregates when a window closes here.
+    public enum BrandHandling: Sendable, Equatable {
+        /// Emit brand metrics here (replay, or a single input partition).
+        case local
+        /// Hand brand partials to the caller, which merges them across partitions.
+        case partials
+    }
+
+    public struct Configuration: Sendable, Equatable {
+        public var window: WindowSpec
+        public var graceMillis: Int64
+        public var idleCloseMillis: Int64
+        public var emit: EmitMode
+        public var brands: BrandHandling
+        public var weights: EngagementWeights
+        public var uniqueExactLimit: Int
+        public var cascadeCapacity: Int
+
+        public init(
+            window: WindowSpec = .tumbling(60_000),
+            graceMillis: Int64 = 30_000,
+            idleCloseMillis: Int64 = 60_000,
+            emit: EmitMode = .final,
+            brands: BrandHandling = .local,
+            weights: EngagementWeights = EngagementWeights(),
+            uniqueExactLimit: Int = 1000,
+            cascadeCapacity: Int = 4096
+        ) {
+            self.window = window
+            self.graceMillis = graceMillis
+            self.idleCloseMillis = idleCloseMillis
+            self.emit = emit
+            self.brands = brands
+            self.weights = weights
+            self.uniqueExactLimit = uniqueExactLimit
+            self.cascadeCapacity = cascadeCapacity
+        }
+    }
+
+    /// What the engine asks the caller to do.
+    public enum Output: Sendable, Equatable {
+        /// Produce a metric record.
+        case metrics(MetricsRecord)
+        /// The event came after this window closed: send its original bytes to the late topic.
+        case late(windowStart: Int64, windowEnd: Int64, latenessMillis: Int64)
+        /// A closed window's brand aggregate from this partition, to merge across partitions.
+        case brandPartial(brand: String, windowStart: Int64, aggregate: WindowAggregate)
+    }
+
+    public let configuration: Configuration
+    private let scorer: any SentimentScorer
+    /// Open windows by start, then entity.
+    private var open: [Int64: [EntityKey: WindowAggregate]] = [:]
+    private var revisions: [Int64: [EntityKey: Int]] = [:]
+    private var dirty: [Int64: Set<EntityKey>] = [:]
+    private var previousShares: [EntityKey: (start: Int64, shares: Int)] = [:]
+    private var cascades: [String: CascadeTracker] = [:]
+    private var lastActivityWall: Int64?
+    /// Highest event time seen (stream time).
+    public private(set) var maxEventTime: Int64?
+    /// Windows ending at or before this instant are closed.
+    public private(set) var watermark = Int64.min
+    public private(set) var lateCount = 0
+
+    public init(
+        configuration: Configuration = Configuration(),
+        scorer: any SentimentScorer = PlaceholderLexiconScorer()
+    ) {
+        self.configuration = configuration
+        self.scorer = scorer
+    }
+
+    /// Open entity-windows.
+    public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }
+
+    /// Approximate bytes of state held by open windows.
+    public var stateBytes: Int {
+        self.open.values.reduce(0) { total, windows in
+            total + windows.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
+        }
+    }
+
+    /// Adds an accepted event; returns what to emit (late notices, and records of windows it closed).
+    ///
+    /// - Parameter nowWall: the wall clock, for idle close; `nil` in replay.
+    public mutating func add(_ event: Event, nowWall: Int64? = nil) -> [Output] {
+        if let nowWall { self.lastActivityWall = nowWall }
+        let time = event.occurredAt
+        var outputs: [Output] = []
+        if time > (self.maxEventTime ?? Int64.min) {
+            self.maxEventTime = time
+            if case .updates(let interval) = self.configuration.emit, let previous = self.streamTimeOfLastUpdate,
+                Deduplicator.floorDiv(time, interval) > Deduplicator.floorDiv(previous, interval)
+            {
+                outputs += self.emitUpdates()
+            }
+            if self.streamTimeOfLastUpdate == nil || time > self.streamTimeOfLastUpdate! {
+                self.streamTimeOfLastUpdate = time
+            }
+            self.watermark = max(self.watermark, time - self.configuration.graceMillis)
+        }
+
+        let size = self.configuration.window.sizeMillis
+        let starts = self.configuration.window.starts(containing: time)
+        var onTime: [Int64] = []
+        for start in starts {
+            if start + size <= self.watermark {
+                self.lateCount += 1
+                outputs.append(
+                    .late(windowStart: start, windowEnd: start + size, latenessMillis: self.watermark - (start + size))
+                )
+            } else {
+                onTime.append(start)
+            }
+        }
+        if !onTime.isEmpty {
+            let userHash = stableHash(event.userID)
+            var depth: Int? = nil
+            if event.kind == .share {
+                let capacity = self.configuration.cascadeCapacity
+                depth = self.cascades[event.subjectID, default: CascadeTracker(capacity: capacity)]
+                    .record(shareID: event.eventID, parentID: event.parentEventID)
+            }
+            var sentiment: Double? = nil
+            if event.kind == .comment {
+                sentiment = event.sentiment ?? self.scorer.score(event.text ?? "", lang: event.lang)
+            }
+            var keys = [EntityKey(.subject, event.subjectID)]
+            if let brand = event.brand { keys.append(EntityKey(.brand, brand)) }
+            for start in onTime {
+                for key in keys {
+                    let exactLimit = self.configuration.uniqueExactLimit
+                    self.open[start, default: [:]][key, default: WindowAggregate(exactLimit: exactLimit)]
+                        .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+                    if case .updates = self.configuration.emit { self.dirty[start, default: []].insert(key) }
+                }
+            }
+        }
+        outputs += self.closeWindows(endingBy: self.watermark)
+        return outputs
+    }
+
+    private var streamTimeOfLastUpdate: Int64?
+
+    /// Closes every open window if the partition has been silent for `idleClose` of wall-clock time.
+    public mutating func idle(nowWall: Int64) -> [Output] {
+        guard let last = self.lastActivityWall, nowWall - last >= self.configuration.idleCloseMillis,
+            !self.open.isEmpty
+        else { return [] }
+        return self.closeAll()
+    }
+
+    /// Closes every open window (end of replay input, or idle).
+    public mutating func closeAll() -> [Output] {
+        guard let lastEnd = self.open.keys.max().map({ $0 + self.configuration.window.sizeMillis }) else { return [] }
+        // Later events for these windows are late: the watermark moves past them.
+        self.watermark = max(self.watermark, lastEnd)
+        return self.closeWindows(endingBy: lastEnd)
+    }
+
+    private mutating func closeWindows(endingBy limit: Int64) -> [Output] {
+        let size = self.configuration.window.sizeMillis
+        let closing = self.open.keys.filter { $0 + size <= limit }.sorted()
+        guard !closing.isEmpty else { return [] }
+        var outputs: [Output] = []
+        for start in closing {
+            let windows = self.open.removeValue(forKey: start) ?? [:]
+            let revisions = self.revisions.removeValue(forKey: start) ?? [:]
+            self.dirty.removeValue(forKey: start)
+            for key in windows.keys.sorted() {
+                let aggregate = windows[key]!
+                if key.level == .brand && self.configuration.brands == .partials {
+                    outputs.append(.brandPartial(brand: key.entity, windowStart: start, aggregate: aggregate))
+                    continue
+                }
+                outputs.append(
+                    .metrics(self.record(key, start, aggregate, isFinal: true, revision: revisions[key] ?? 0))
+                )
+                self.previousShares[key] = (start, aggregate.shares)
+            }
+        }
+        return outputs
+    }
+
+    private mutating func emitUpdates() -> [Output] {
+        var outputs: [Output] = []
+        for start in self.dirty.keys.sorted() {
+            for key in self.dirty[start]!.sorted() {
+                if key.level == .brand && self.configuration.brands == .partials { continue }
+                guard let aggregate = self.open[start]?[key] else { continue }
+                let revision = self.revisions[start]?[key] ?? 0
+                outputs.append(.metrics(self.record(key, start, aggregate, isFinal: false, revision: revision)))
+                self.revisions[start, default: [:]][key] = revision + 1
+            }
+        }
+        self.dirty = [:]
+        return outputs
+    }
+
+    private func record(_ key: EntityKey, _ start: Int64, _ aggregate: WindowAggregate, isFinal: Bool, revision: Int)
+        -> MetricsRecord
+    {
+        let previous = self.previousShares[key]
+        let step = self.configuration.window.stepMillis
+        return MetricsRecord(
+            key: key,
+            windowStart: start,
+            windowEnd: start + self.configuration.window.sizeMillis,
+            isFinal: isFinal,
+            revision: revision,
+            aggregate: aggregate,
+            previousShares: previous.flatMap { $0.start == start - step ? $0.shares : nil },
+            weights: self.configuration.weights
+        )
+    }
+}
+
+extension MetricsRecord {
+    public static func == (lhs: MetricsRecord, rhs: MetricsRecord) -> Bool {
+        lhs.render() == rhs.render()
+    }
+}
