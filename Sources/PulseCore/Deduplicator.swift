@@ -77,7 +77,7 @@ public struct Deduplicator: Sendable {
         return hash
     }
 
-    static func floorDiv(_ value: Int64, _ divisor: Int64) -> Int64 {
+    public static func floorDiv(_ value: Int64, _ divisor: Int64) -> Int64 {
         value >= 0 ? value / divisor : (value - divisor + 1) / divisor
     }
 

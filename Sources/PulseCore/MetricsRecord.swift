@@ -71,8 +71,9 @@ public struct MetricsRecord: Sendable, Equatable {
         let uniqueUsers = a.users.count
         let maxDepth = a.sharesByDepth.keys.max() ?? 0
         let maxBreadth = a.sharesByDepth.values.max() ?? 0
-        let reach = a.sharerFollowers.values.reduce(0, +)
-        let top = a.sharerFollowers.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5)
+        let reach = a.sharerFollowers.values.reduce(0) { $0 + $1.followers }
+        let top = a.sharerFollowers.map { ($0.key, $0.value.followers) }
+            .sorted { ($0.1, $1.0) > ($1.1, $0.0) }.prefix(5)
 
         func ratio(_ numerator: Double, _ denominator: Double) -> String {
             denominator > 0 ? Self.number(numerator / denominator) : "null"
@@ -82,7 +83,7 @@ public struct MetricsRecord: Sendable, Equatable {
         let amounts = a.amounts.sorted { $0.key < $1.key }.map { ($0.key, Self.number($0.value)) }
         let topAmplifiers =
             "["
-            + top.map { object([("user_id", JSONText.quote($0.key)), ("followers", String($0.value))]) }
+            + top.map { object([("user_id", JSONText.quote($0.0)), ("followers", String($0.1))]) }
             .joined(separator: ",") + "]"
         return object([
             ("schema", "\"crowdpulse.metrics/v1\""),

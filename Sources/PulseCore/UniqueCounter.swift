@@ -7,7 +7,7 @@ import Glibc
 /// The sketch has 2¹² registers (4 KiB): standard error 1.04/√4096 ≈ 1.6%. Counters merge (brand-level
 /// partials from several partitions), exactly while both sides are exact and small enough, otherwise by
 /// taking register maxima. Values are 64-bit hashes; the caller hashes.
-public struct UniqueCounter: Sendable, Equatable {
+public struct UniqueCounter: Sendable, Equatable, Codable {
     /// Register-index bits of the sketch.
     public static let precision = 12
     private static let registerCount = 1 << precision

@@ -22,7 +22,7 @@ public struct EntityKey: Sendable, Hashable, Comparable {
 
 /// Everything the metric formulas need about one entity in one window; mergeable, so that brand-level
 /// partials computed on several input partitions combine into the brand's record.
-public struct WindowAggregate: Sendable, Equatable {
+public struct WindowAggregate: Sendable, Equatable, Codable {
     /// Events per type, indexed by `Event.Kind.rawValue`.
     public var counts: [Int] = [0, 0, 0, 0, 0]
     public var users: UniqueCounter
@@ -31,8 +31,9 @@ public struct WindowAggregate: Sendable, Equatable {
     public var sharesWithoutParent = 0
     /// Shares per cascade depth (subject level).
     public var sharesByDepth: [Int: Int] = [:]
-    /// Distinct sharers with a known follower count (last value seen).
-    public var sharerFollowers: [String: Int64] = [:]
+    /// Distinct sharers with a known follower count: the value of their latest share by event time (so
+    /// that partials merge to what one pass over the events would give).
+    public var sharerFollowers: [String: FollowerCount] = [:]
     public var scored = 0
     public var sentimentSum = 0.0
     public var positive = 0
@@ -56,7 +57,11 @@ public struct WindowAggregate: Sendable, Equatable {
         case .share:
             if event.parentEventID != nil { self.sharesWithParent += 1 } else { self.sharesWithoutParent += 1 }
             if let depth { self.sharesByDepth[depth, default: 0] += 1 }
-            if let followers = event.user?.followers { self.sharerFollowers[event.userID] = followers }
+            if let followers = event.user?.followers {
+                let seen = FollowerCount(followers: followers, at: event.occurredAt)
+                if let known = self.sharerFollowers[event.userID], known.at > seen.at { break }
+                self.sharerFollowers[event.userID] = seen
+            }
         case .comment:
             if let sentiment {
                 self.scored += 1
@@ -82,7 +87,7 @@ public struct WindowAggregate: Sendable, Equatable {
         self.sharesWithParent += other.sharesWithParent
         self.sharesWithoutParent += other.sharesWithoutParent
         self.sharesByDepth.merge(other.sharesByDepth, uniquingKeysWith: +)
-        self.sharerFollowers.merge(other.sharerFollowers) { _, theirs in theirs }
+        self.sharerFollowers.merge(other.sharerFollowers) { mine, theirs in theirs.at >= mine.at ? theirs : mine }
         self.scored += other.scored
         self.sentimentSum += other.sentimentSum
         self.positive += other.positive
@@ -102,6 +107,17 @@ public struct WindowAggregate: Sendable, Equatable {
         bytes += self.sharesByDepth.capacity * 24 + self.amounts.capacity * 32
         bytes += self.sharerFollowers.reduce(0) { $0 + 24 + $1.key.utf8.count }
         return bytes
+    }
+}
+
+/// A sharer's follower count and the event time it was reported at.
+public struct FollowerCount: Sendable, Equatable, Codable {
+    public var followers: Int64
+    public var at: Int64
+
+    public init(followers: Int64, at: Int64) {
+        self.followers = followers
+        self.at = at
     }
 }
 

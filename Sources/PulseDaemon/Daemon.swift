@@ -12,6 +12,7 @@ public struct Daemon: Sendable {
         public var topics: TopicNames
         public var decoder: EventDecoder.Configuration
         public var dedup: Deduplicator.Configuration
+        public var windows: WindowEngine.Configuration
         public var commitInterval: Duration
         public var sessionTimeout: Duration
 
@@ -21,6 +22,7 @@ public struct Daemon: Sendable {
             topics: TopicNames = TopicNames(),
             decoder: EventDecoder.Configuration = EventDecoder.Configuration(),
             dedup: Deduplicator.Configuration = Deduplicator.Configuration(),
+            windows: WindowEngine.Configuration = WindowEngine.Configuration(),
             commitInterval: Duration = .seconds(1),
             sessionTimeout: Duration = .seconds(45)
         ) {
@@ -29,6 +31,7 @@ public struct Daemon: Sendable {
             self.topics = topics
             self.decoder = decoder
             self.dedup = dedup
+            self.windows = windows
             self.commitInterval = commitInterval
             self.sessionTimeout = sessionTimeout
         }
@@ -51,11 +54,22 @@ public struct Daemon: Sendable {
         var producerClient = configuration.client
         producerClient.clientID += "-producer"
         self.producer = try KafkaProducer(configuration: .init(client: producerClient), logger: logger)
+        var repartitionPartitions: Int32 = 1
+        do throws(KafkaError) {
+            repartitionPartitions = Int32(try self.producer.partitionCount(of: configuration.topics.repartition))
+        } catch {
+            logger.warning(
+                "Cannot read the repartition topic's partitions; assuming 1",
+                metadata: ["kafka.topic": "\(configuration.topics.repartition)", "kafka.error": "\(error)"]
+            )
+        }
         self.pipeline = IngestPipeline(
             producer: self.producer,
             topics: configuration.topics,
             decoder: EventDecoder(configuration: configuration.decoder),
             dedup: configuration.dedup,
+            windows: configuration.windows,
+            repartitionPartitions: repartitionPartitions,
             metrics: metrics,
             logger: logger,
             onEvent: onEvent
@@ -64,7 +78,7 @@ public struct Daemon: Sendable {
             configuration: .init(
                 client: configuration.client,
                 groupID: configuration.groupID,
-                topics: configuration.topics.input,
+                topics: configuration.topics.input + [configuration.topics.repartition],
                 commitMode: .manual,
                 sessionTimeout: configuration.sessionTimeout
             ),

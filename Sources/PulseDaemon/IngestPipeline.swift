@@ -15,9 +15,17 @@ public final class IngestPipeline: Sendable {
 
     private struct State {
         var ingestors: [TopicPartition: Ingestor] = [:]
+        var engines: [TopicPartition: WindowEngine] = [:]
+        /// The last watermark announced on the repartition topic per input partition.
+        var announced: [TopicPartition: Int64] = [:]
+        /// Brand stages, one per repartition partition this member owns.
+        var mergers: [Int32: BrandMerger] = [:]
+        var mergerActivity: [Int32: Int64] = [:]
         /// Next offset to commit per partition (everything before it is processed and its outputs sent).
         var processed: [TopicPartition: Int64] = [:]
         var retired = Ingestor.Counters()
+        var metricsRecords = 0
+        var lateRecords = 0
     }
 
     private let state = Mutex(State())
@@ -27,14 +35,23 @@ public final class IngestPipeline: Sendable {
     let dedup: Deduplicator.Configuration
     let metrics: IngestMetrics
     let logger: Logger
+    let windows: WindowEngine.Configuration
+    let repartitionPartitions: Int32
+    let scorer: any SentimentScorer
     let nowMillis: @Sendable () -> Int64
     let onEvent: @Sendable (Event, TopicPartition) -> Void
 
+    /// - Parameters:
+    ///   - windows: the metrics windows; brand aggregates always go through the repartition topic.
+    ///   - repartitionPartitions: partitions of the repartition topic (watermarks go to each).
     public init(
         producer: KafkaProducer,
         topics: TopicNames,
         decoder: EventDecoder = EventDecoder(),
         dedup: Deduplicator.Configuration = Deduplicator.Configuration(),
+        windows: WindowEngine.Configuration = WindowEngine.Configuration(),
+        repartitionPartitions: Int32 = 1,
+        scorer: any SentimentScorer = PlaceholderLexiconScorer(),
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
@@ -44,10 +61,26 @@ public final class IngestPipeline: Sendable {
         self.topics = topics
         self.decoder = decoder
         self.dedup = dedup
+        var windows = windows
+        windows.brands = .partials
+        self.windows = windows
+        self.repartitionPartitions = max(1, repartitionPartitions)
+        self.scorer = scorer
         self.metrics = metrics
         self.logger = logger
         self.nowMillis = nowMillis
         self.onEvent = onEvent
+    }
+
+    /// Identifies an input partition on the repartition topic.
+    func sourceID(of partition: TopicPartition) -> Int32 {
+        let topicIndex = self.topics.input.firstIndex(of: partition.topic) ?? 0
+        return Int32(topicIndex) * 1_000_000 + partition.partition
+    }
+
+    /// Metric and late records produced so far.
+    public var outputCounts: (metrics: Int, late: Int) {
+        self.state.withLock { ($0.metricsRecords, $0.lateRecords) }
     }
 
     /// Totals over every partition this pipeline has processed.
@@ -78,6 +111,11 @@ public final class IngestPipeline: Sendable {
         try self.state.withLock { (state: inout State) throws(KafkaError) in
             for message in batch {
                 let partition = message.topicPartition
+                defer { state.processed[partition] = message.offset + 1 }
+                if message.topic == self.topics.repartition {
+                    try self.handleRepartition(message, now: now, state: &state)
+                    continue
+                }
                 var ingestor =
                     state.ingestors.removeValue(forKey: partition)
                     ?? Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup))
@@ -92,6 +130,11 @@ public final class IngestPipeline: Sendable {
                 case .accepted(let event):
                     accepted += 1
                     self.onEvent(event, partition)
+                    var engine = state.engines.removeValue(forKey: partition)
+                        ?? WindowEngine(configuration: self.windows, scorer: self.scorer)
+                    let outputs = engine.add(event, nowWall: now)
+                    state.engines[partition] = engine
+                    try self.emit(outputs, for: message, state: &state)
                 case .duplicate:
                     duplicates += 1
                 case .tombstone:
@@ -100,7 +143,154 @@ public final class IngestPipeline: Sendable {
                     self.metrics.deadLetter(rejection.reason).increment()
                     try self.sendDeadLetter(message, rejection)
                 }
-                state.processed[partition] = message.offset + 1
+            }
+            try self.announceWatermarks(state: &state)
+        }
+    }
+
+    /// Runs the wall-clock timers: idle close of silent partitions and brand stages.
+    public func tick() throws(KafkaError) {
+        let now = self.nowMillis()
+        try self.state.withLock { (state: inout State) throws(KafkaError) in
+            for partition in state.engines.keys.sorted() {
+                var engine = state.engines[partition]!
+                let outputs = engine.idle(nowWall: now)
+                state.engines[partition] = engine
+                guard !outputs.isEmpty else { continue }
+                try self.emit(outputs, sourceKey: nil, source: partition, state: &state)
+                try self.announce(partition, watermark: engine.watermark, idle: true)
+                state.announced[partition] = engine.watermark
+            }
+            for (repartition, activity) in state.mergerActivity where now - activity >= self.windows.idleCloseMillis {
+                guard var merger = state.mergers[repartition], merger.openWindowCount > 0 else { continue }
+                let records = merger.closeAll()
+                state.mergers[repartition] = merger
+                try self.produce(records, state: &state)
+            }
+        }
+    }
+
+    private func emit(_ outputs: [WindowEngine.Output], for message: ConsumerMessage, state: inout State)
+        throws(KafkaError)
+    {
+        guard !outputs.isEmpty else { return }
+        var late: [(Int64, Int64, Int64)] = []
+        var others: [WindowEngine.Output] = []
+        for output in outputs {
+            if case .late(let start, let end, let lateness) = output { late.append((start, end, lateness)) } else {
+                others.append(output)
+            }
+        }
+        for (start, end, lateness) in late {
+            let headers = LateRecord.headers(
+                windowStart: start,
+                windowEnd: end,
+                latenessMillis: lateness,
+                sourceTopic: message.topic,
+                partition: message.partition,
+                offset: message.offset
+            ).map { KafkaHeader(name: $0.name, string: $0.value) }
+            try self.producer.send(
+                ProducerRecord(
+                    topic: self.topics.late,
+                    key: message.key.map(Array.init),
+                    value: Array(message.value),
+                    headers: headers
+                )
+            )
+            state.lateRecords += 1
+        }
+        try self.emit(others, sourceKey: nil, source: message.topicPartition, state: &state)
+    }
+
+    private func emit(
+        _ outputs: [WindowEngine.Output],
+        sourceKey: [UInt8]?,
+        source: TopicPartition,
+        state: inout State
+    ) throws(KafkaError) {
+        for output in outputs {
+            switch output {
+            case .metrics(let record):
+                try self.produce([record], state: &state)
+            case .brandPartial(let brand, let start, let aggregate):
+                let message = RepartitionMessage(
+                    kind: .partial,
+                    source: self.sourceID(of: source),
+                    brand: brand,
+                    windowStart: start,
+                    aggregate: aggregate
+                )
+                try self.producer.send(
+                    ProducerRecord(topic: self.topics.repartition, key: Array(brand.utf8), value: message.encoded())
+                )
+            case .late:
+                break  // only produced for a consumed message, with its bytes
+            }
+        }
+    }
+
+    private func produce(_ records: [MetricsRecord], state: inout State) throws(KafkaError) {
+        for record in records {
+            try self.producer.send(
+                ProducerRecord(
+                    topic: self.topics.metrics,
+                    key: Array(record.recordKey.utf8),
+                    value: Array(record.render().utf8)
+                )
+            )
+            state.metricsRecords += 1
+        }
+    }
+
+    /// Tells every brand stage how far each input partition's watermark has got (after its partials).
+    private func announceWatermarks(state: inout State) throws(KafkaError) {
+        // Brand windows can only close when a watermark passes a window end, so a watermark is announced
+        // when it crosses one (window ends are size + k·step), not on every batch.
+        let size = self.windows.window.sizeMillis
+        let step = self.windows.window.stepMillis
+        func boundary(_ watermark: Int64?) -> Int64? {
+            guard let watermark, watermark != Int64.min else { return nil }
+            return Deduplicator.floorDiv(watermark - size, step)
+        }
+        for (partition, engine) in state.engines where boundary(engine.watermark) != boundary(state.announced[partition]) {
+            try self.announce(partition, watermark: engine.watermark, idle: false)
+            state.announced[partition] = engine.watermark
+        }
+    }
+
+    private func announce(_ partition: TopicPartition, watermark: Int64, idle: Bool) throws(KafkaError) {
+        let message = RepartitionMessage(
+            kind: .watermark,
+            source: self.sourceID(of: partition),
+            watermark: watermark,
+            idle: idle
+        ).encoded()
+        for target in 0..<self.repartitionPartitions {
+            try self.producer.send(ProducerRecord(topic: self.topics.repartition, partition: target, value: message))
+        }
+    }
+
+    private func handleRepartition(_ message: ConsumerMessage, now: Int64, state: inout State) throws(KafkaError) {
+        guard let decoded = RepartitionMessage.decode(message.value) else {
+            self.logger.warning(
+                "Unreadable repartition record skipped",
+                metadata: ["kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)"]
+            )
+            return
+        }
+        var merger = state.mergers.removeValue(forKey: message.partition) ?? BrandMerger(configuration: self.windows)
+        defer { state.mergers[message.partition] = merger }
+        state.mergerActivity[message.partition] = now
+        switch decoded.kind {
+        case .partial:
+            if let brand = decoded.brand, let start = decoded.windowStart, let aggregate = decoded.aggregate {
+                merger.add(brand: brand, windowStart: start, aggregate: aggregate)
+            }
+        case .watermark:
+            if let watermark = decoded.watermark {
+                let records = merger.advance(source: decoded.source, watermark: watermark, idle: decoded.idle ?? false)
+                try self.produce(records, state: &state)
             }
         }
     }
@@ -160,6 +350,12 @@ public final class IngestPipeline: Sendable {
             for partition in partitions {
                 if let ingestor = state.ingestors.removeValue(forKey: partition) {
                     state.retired.add(ingestor.counters)
+                }
+                state.engines.removeValue(forKey: partition)
+                state.announced.removeValue(forKey: partition)
+                if partition.topic == self.topics.repartition {
+                    state.mergers.removeValue(forKey: partition.partition)
+                    state.mergerActivity.removeValue(forKey: partition.partition)
                 }
                 state.processed.removeValue(forKey: partition)
             }

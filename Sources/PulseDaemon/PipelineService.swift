@@ -16,6 +16,8 @@ public final class ConsumptionStats: Sendable {
         public var acceptedByType: [String: Int] = [:]
         /// The most recent accepted event, for display.
         public var lastEvent: Event?
+        public var metricsRecords = 0
+        public var lateRecords = 0
         public var assignment: [TopicPartition] = []
     }
 
@@ -96,9 +98,12 @@ public struct PipelineService: Service {
         do {
             let clock = ContinuousClock()
             var lastCommit = clock.now
-            for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
+            for try await batch in self.consumer.batches(maxWait: .seconds(1)).cancelOnGracefulShutdown() {
+                try self.pipeline.tick()
+                guard !batch.isEmpty else { continue }
                 try self.pipeline.process(batch)
                 let counters = self.pipeline.counters
+                let outputs = self.pipeline.outputCounts
                 let assignment = self.consumer.assignment
                 self.stats.update { stats in
                     stats.messages += batch.count
@@ -107,6 +112,8 @@ public struct PipelineService: Service {
                     stats.accepted = counters.accepted
                     stats.deadLettered = counters.rejectedTotal
                     stats.duplicates = counters.duplicates
+                    stats.metricsRecords = outputs.metrics
+                    stats.lateRecords = outputs.late
                     for kind in Event.Kind.allCases {
                         stats.acceptedByType[kind.description] = counters.acceptedByKind[Int(kind.rawValue)]
                     }

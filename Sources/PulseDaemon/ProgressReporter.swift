@@ -63,7 +63,7 @@ public struct ProgressReporter: Service {
         var line =
             "consumed \(snapshot.messages) (\(Int(rate))/s, \(snapshot.assignment.count) partitions): "
             + "accepted \(snapshot.accepted) [\(types)], dead-lettered \(snapshot.deadLettered), "
-            + "duplicates \(snapshot.duplicates)"
+            + "duplicates \(snapshot.duplicates), metric records \(snapshot.metricsRecords), late \(snapshot.lateRecords)"
         if let event = snapshot.lastEvent {
             line += "\n    latest: \(event.kind) on \(event.subjectID)"
             if let brand = event.brand { line += " (\(brand))" }

@@ -199,19 +199,24 @@ public final class KafkaConsumer: @unchecked Sendable {
     public var rebalanceCount: Int { self.state.withLock { $0.rebalances } }
 
     /// The batches, in order; ends after ``close()`` or when the iterating task is cancelled.
-    public var batches: Batches { Batches(consumer: self) }
+    public var batches: Batches { Batches(consumer: self, maxWait: nil) }
 
-    /// An `AsyncSequence` of batches, each non-empty.
+    /// The batches, with an empty one whenever nothing arrived for `maxWait` (a tick for timers).
+    public func batches(maxWait: Duration) -> Batches { Batches(consumer: self, maxWait: maxWait) }
+
+    /// An `AsyncSequence` of batches (empty only as ticks, when `maxWait` is set).
     public struct Batches: AsyncSequence, Sendable {
         public typealias Element = ConsumerBatch
         let consumer: KafkaConsumer
+        let maxWait: Duration?
 
-        public func makeAsyncIterator() -> Iterator { Iterator(consumer: self.consumer) }
+        public func makeAsyncIterator() -> Iterator { Iterator(consumer: self.consumer, maxWait: self.maxWait) }
 
         public struct Iterator: AsyncIteratorProtocol {
             let consumer: KafkaConsumer
+            let maxWait: Duration?
             public mutating func next() async throws -> ConsumerBatch? {
-                try await self.consumer.nextBatch()
+                try await self.consumer.nextBatch(maxWait: self.maxWait)
             }
         }
     }
@@ -219,10 +224,13 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Waits for the next non-empty batch; `nil` once the consumer is closing or the task is cancelled.
     ///
     /// - Throws: a fatal ``KafkaError`` (the consumer cannot go on).
-    public func nextBatch() async throws(KafkaError) -> ConsumerBatch? {
+    ///
+    /// - Parameter maxWait: return an empty batch when nothing arrived for this long (so that the caller
+    ///   can run timers such as idle window close); `nil` waits for messages.
+    public func nextBatch(maxWait: Duration? = nil) async throws(KafkaError) -> ConsumerBatch? {
         let cancelled = CancellationFlag()
         let result: Result<ConsumerBatch?, KafkaError>? = await withTaskCancellationHandler {
-            await self.thread.run { self.pollBatch(cancelled: cancelled) }
+            await self.thread.run { self.pollBatch(cancelled: cancelled, maxWait: maxWait) }
         } onCancel: {
             cancelled.set()
             rd_kafka_queue_yield(self.queue)
@@ -232,10 +240,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Runs on the consumer thread: stores the previous batch's offsets, then polls until a batch arrives.
-    private func pollBatch(cancelled: CancellationFlag) -> Result<ConsumerBatch?, KafkaError> {
+    private func pollBatch(cancelled: CancellationFlag, maxWait: Duration?) -> Result<ConsumerBatch?, KafkaError> {
         self.storePendingOffsets()
         let timeout = self.configuration.pollTimeout.timeoutMilliseconds
+        let deadline = maxWait.map { ContinuousClock.now + $0 }
         while !self.closing.load(ordering: .relaxed) && !cancelled.isSet {
+            if let deadline, ContinuousClock.now >= deadline { return .success(ConsumerBatch()) }
             let count = rd_kafka_consume_batch_queue(
                 self.queue,
                 timeout,

@@ -360,6 +360,19 @@ public final class KafkaProducer: @unchecked Sendable {
         return .librdkafka(detail)
     }
 
+    /// The number of partitions of `topic`, from cluster metadata.
+    public func partitionCount(of topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> Int {
+        let handle = self.topicHandle(topic)
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        let code = rd_kafka_metadata(self.handle, 0, handle, &metadata, timeout.timeoutMilliseconds)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw .code(code) }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0 else { throw .code(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) }
+        let entry = metadata.pointee.topics[0]
+        guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(entry.err, text: "topic \(topic)") }
+        return Int(entry.partition_cnt)
+    }
+
     // MARK: - Transactions
 
     /// Registers `transactional.id` with the coordinator and fences older producers with the same id.

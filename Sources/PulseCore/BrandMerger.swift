@@ -1,0 +1,74 @@
+/// The brand stage: merges the brand partials that the per-partition engines emit when their windows
+/// close, and closes a brand window when every active source partition's watermark has passed its end
+/// (the minimum, as Flink does across inputs). A source that reports itself idle stops holding the
+/// minimum back until it speaks again. Pure, like ``WindowEngine``.
+public struct BrandMerger: Sendable {
+    public let configuration: WindowEngine.Configuration
+    private var open: [Int64: [String: WindowAggregate]] = [:]
+    private var sources: [Int32: (watermark: Int64, idle: Bool)] = [:]
+    private var previousShares: [String: (start: Int64, shares: Int)] = [:]
+    /// Closed through this instant: partials for windows ending at or before it arrive too late.
+    public private(set) var closedThrough = Int64.min
+    /// Partials that arrived after their brand window closed (merged nowhere, counted).
+    public private(set) var latePartials = 0
+
+    public init(configuration: WindowEngine.Configuration) {
+        self.configuration = configuration
+    }
+
+    public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }
+
+    /// Adds one partition's partial for a brand window.
+    public mutating func add(brand: String, windowStart: Int64, aggregate: WindowAggregate) {
+        guard windowStart + self.configuration.window.sizeMillis > self.closedThrough else {
+            self.latePartials += 1
+            return
+        }
+        let exactLimit = self.configuration.uniqueExactLimit
+        self.open[windowStart, default: [:]][brand, default: WindowAggregate(exactLimit: exactLimit)].merge(aggregate)
+    }
+
+    /// Records a source partition's watermark; returns the brand records of windows that closed.
+    public mutating func advance(source: Int32, watermark: Int64, idle: Bool = false) -> [MetricsRecord] {
+        let previous = self.sources[source]?.watermark ?? Int64.min
+        self.sources[source] = (max(previous, watermark), idle)
+        let active = self.sources.values.filter { !$0.idle }.map(\.watermark)
+        // With every source idle, the furthest watermark is final for all of them.
+        let limit = active.min() ?? self.sources.values.map(\.watermark).max() ?? Int64.min
+        return self.close(endingBy: limit)
+    }
+
+    /// Closes every open brand window (end of input).
+    public mutating func closeAll() -> [MetricsRecord] {
+        guard let last = self.open.keys.max() else { return [] }
+        return self.close(endingBy: last + self.configuration.window.sizeMillis)
+    }
+
+    private mutating func close(endingBy limit: Int64) -> [MetricsRecord] {
+        let size = self.configuration.window.sizeMillis
+        let step = self.configuration.window.stepMillis
+        var records: [MetricsRecord] = []
+        for start in self.open.keys.filter({ $0 + size <= limit }).sorted() {
+            let windows = self.open.removeValue(forKey: start)!
+            for brand in windows.keys.sorted() {
+                let aggregate = windows[brand]!
+                let previous = self.previousShares[brand]
+                records.append(
+                    MetricsRecord(
+                        key: EntityKey(.brand, brand),
+                        windowStart: start,
+                        windowEnd: start + size,
+                        isFinal: true,
+                        revision: 0,
+                        aggregate: aggregate,
+                        previousShares: previous.flatMap { $0.start == start - step ? $0.shares : nil },
+                        weights: self.configuration.weights
+                    )
+                )
+                self.previousShares[brand] = (start, aggregate.shares)
+            }
+            self.closedThrough = max(self.closedThrough, start + size)
+        }
+        return records
+    }
+}
