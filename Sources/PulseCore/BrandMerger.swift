@@ -12,8 +12,20 @@ public struct BrandMerger: Sendable {
     /// Partials that arrived after their brand window closed (merged nowhere, counted).
     public private(set) var latePartials = 0
 
-    public init(configuration: WindowEngine.Configuration) {
+    /// - Parameter sources: every input partition that can send partials; one not heard from yet holds
+    ///   the brand windows back (until the caller marks it idle).
+    public init(configuration: WindowEngine.Configuration, sources: [Int32] = []) {
         self.configuration = configuration
+        for source in sources { self.sources[source] = (Int64.min, false) }
+    }
+
+    /// Sources not marked idle.
+    public var activeSources: [Int32] { self.sources.filter { !$0.value.idle }.keys.sorted() }
+
+    /// Stops a silent source from holding brand windows back (it becomes active again when it speaks).
+    public mutating func markIdle(source: Int32) -> [MetricsRecord] {
+        let watermark = self.sources[source]?.watermark ?? Int64.min
+        return self.advance(source: source, watermark: watermark, idle: true)
     }
 
     public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }

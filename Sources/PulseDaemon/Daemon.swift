@@ -63,6 +63,17 @@ public struct Daemon: Sendable {
                 metadata: ["kafka.topic": "\(configuration.topics.repartition)", "kafka.error": "\(error)"]
             )
         }
+        var inputPartitions: [String: Int32] = [:]
+        for topic in configuration.topics.input {
+            do throws(KafkaError) {
+                inputPartitions[topic] = Int32(try self.producer.partitionCount(of: topic))
+            } catch {
+                logger.warning(
+                    "Cannot read an input topic's partitions; brand windows will wait for idle close",
+                    metadata: ["kafka.topic": "\(topic)", "kafka.error": "\(error)"]
+                )
+            }
+        }
         self.pipeline = IngestPipeline(
             producer: self.producer,
             topics: configuration.topics,
@@ -70,6 +81,7 @@ public struct Daemon: Sendable {
             dedup: configuration.dedup,
             windows: configuration.windows,
             repartitionPartitions: repartitionPartitions,
+            inputPartitions: inputPartitions,
             metrics: metrics,
             logger: logger,
             onEvent: onEvent

@@ -21,6 +21,9 @@ public final class IngestPipeline: Sendable {
         /// Brand stages, one per repartition partition this member owns.
         var mergers: [Int32: BrandMerger] = [:]
         var mergerActivity: [Int32: Int64] = [:]
+        /// When each brand stage last heard from each source (wall clock).
+        var heard: [Int32: [Int32: Int64]] = [:]
+        var mergerStart: [Int32: Int64] = [:]
         /// Next offset to commit per partition (everything before it is processed and its outputs sent).
         var processed: [TopicPartition: Int64] = [:]
         var retired = Ingestor.Counters()
@@ -37,6 +40,7 @@ public final class IngestPipeline: Sendable {
     let logger: Logger
     let windows: WindowEngine.Configuration
     let repartitionPartitions: Int32
+    let sources: [Int32]
     let scorer: any SentimentScorer
     let nowMillis: @Sendable () -> Int64
     let onEvent: @Sendable (Event, TopicPartition) -> Void
@@ -44,6 +48,7 @@ public final class IngestPipeline: Sendable {
     /// - Parameters:
     ///   - windows: the metrics windows; brand aggregates always go through the repartition topic.
     ///   - repartitionPartitions: partitions of the repartition topic (watermarks go to each).
+    ///   - inputPartitions: partitions per input topic, so that brand stages wait for every source.
     public init(
         producer: KafkaProducer,
         topics: TopicNames,
@@ -51,6 +56,7 @@ public final class IngestPipeline: Sendable {
         dedup: Deduplicator.Configuration = Deduplicator.Configuration(),
         windows: WindowEngine.Configuration = WindowEngine.Configuration(),
         repartitionPartitions: Int32 = 1,
+        inputPartitions: [String: Int32] = [:],
         scorer: any SentimentScorer = PlaceholderLexiconScorer(),
         metrics: IngestMetrics,
         logger: Logger,
@@ -65,6 +71,11 @@ public final class IngestPipeline: Sendable {
         windows.brands = .partials
         self.windows = windows
         self.repartitionPartitions = max(1, repartitionPartitions)
+        var sources: [Int32] = []
+        for (index, topic) in topics.input.enumerated() {
+            for partition in 0..<(inputPartitions[topic] ?? 0) { sources.append(Int32(index) * 1_000_000 + partition) }
+        }
+        self.sources = sources
         self.scorer = scorer
         self.metrics = metrics
         self.logger = logger
@@ -130,7 +141,8 @@ public final class IngestPipeline: Sendable {
                 case .accepted(let event):
                     accepted += 1
                     self.onEvent(event, partition)
-                    var engine = state.engines.removeValue(forKey: partition)
+                    var engine =
+                        state.engines.removeValue(forKey: partition)
                         ?? WindowEngine(configuration: self.windows, scorer: self.scorer)
                     let outputs = engine.add(event, nowWall: now)
                     state.engines[partition] = engine
@@ -161,7 +173,19 @@ public final class IngestPipeline: Sendable {
                 try self.announce(partition, watermark: engine.watermark, idle: true)
                 state.announced[partition] = engine.watermark
             }
-            for (repartition, activity) in state.mergerActivity where now - activity >= self.windows.idleCloseMillis {
+            // Brand stages wait twice the idle timeout, so that sources that have spoken announce their own
+            // idle close (with their last partials) first. A source never heard from (a partition without
+            // traffic) stops holding brand windows back after that long; so does a stage with no traffic.
+            let patience = 2 * self.windows.idleCloseMillis
+            for (repartition, heard) in state.heard {
+                guard var merger = state.mergers[repartition] else { continue }
+                for source in merger.activeSources
+                where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
+                    try self.produce(merger.markIdle(source: source), state: &state)
+                }
+                state.mergers[repartition] = merger
+            }
+            for (repartition, activity) in state.mergerActivity where now - activity >= patience {
                 guard var merger = state.mergers[repartition], merger.openWindowCount > 0 else { continue }
                 let records = merger.closeAll()
                 state.mergers[repartition] = merger
@@ -177,7 +201,9 @@ public final class IngestPipeline: Sendable {
         var late: [(Int64, Int64, Int64)] = []
         var others: [WindowEngine.Output] = []
         for output in outputs {
-            if case .late(let start, let end, let lateness) = output { late.append((start, end, lateness)) } else {
+            if case .late(let start, let end, let lateness) = output {
+                late.append((start, end, lateness))
+            } else {
                 others.append(output)
             }
         }
@@ -253,7 +279,8 @@ public final class IngestPipeline: Sendable {
             guard let watermark, watermark != Int64.min else { return nil }
             return Deduplicator.floorDiv(watermark - size, step)
         }
-        for (partition, engine) in state.engines where boundary(engine.watermark) != boundary(state.announced[partition]) {
+        for (partition, engine) in state.engines
+        where boundary(engine.watermark) != boundary(state.announced[partition]) {
             try self.announce(partition, watermark: engine.watermark, idle: false)
             state.announced[partition] = engine.watermark
         }
@@ -279,8 +306,12 @@ public final class IngestPipeline: Sendable {
             )
             return
         }
-        var merger = state.mergers.removeValue(forKey: message.partition) ?? BrandMerger(configuration: self.windows)
+        var merger =
+            state.mergers.removeValue(forKey: message.partition)
+            ?? BrandMerger(configuration: self.windows, sources: self.sources)
         defer { state.mergers[message.partition] = merger }
+        if state.mergerStart[message.partition] == nil { state.mergerStart[message.partition] = now }
+        state.heard[message.partition, default: [:]][decoded.source] = now
         state.mergerActivity[message.partition] = now
         switch decoded.kind {
         case .partial:
@@ -356,6 +387,8 @@ public final class IngestPipeline: Sendable {
                 if partition.topic == self.topics.repartition {
                     state.mergers.removeValue(forKey: partition.partition)
                     state.mergerActivity.removeValue(forKey: partition.partition)
+                    state.heard.removeValue(forKey: partition.partition)
+                    state.mergerStart.removeValue(forKey: partition.partition)
                 }
                 state.processed.removeValue(forKey: partition)
             }
