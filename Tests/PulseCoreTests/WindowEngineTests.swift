@@ -1,0 +1,246 @@
+import Foundation
+import PulseCore
+import Testing
+
+/// Hand-computed expectations for small event sets. Times are offsets in seconds from 10:00:00.
+@Suite("Windows and metrics: golden cases")
+struct WindowEngineTests {
+    static let t0: Int64 = 1_795_687_200_000  // 2026-11-26T10:00:00Z
+
+    static func at(_ seconds: Double) -> Int64 { t0 + Int64(seconds * 1000) }
+
+    static func make(
+        _ id: String,
+        _ kind: Event.Kind,
+        at seconds: Double,
+        subject: String = "p1",
+        brand: String? = "acme",
+        user: String = "u1",
+        parent: String? = nil,
+        followers: Int64? = nil,
+        text: String? = nil,
+        sentiment: Double? = nil,
+        amount: Double? = nil,
+        currency: String? = nil
+    ) -> Event {
+        Event(
+            eventID: id,
+            kind: kind,
+            occurredAt: at(seconds),
+            subjectID: subject,
+            userID: user,
+            brand: brand,
+            text: kind == .comment ? (text ?? "ok") : nil,
+            sentiment: sentiment,
+            parentEventID: parent,
+            amount: amount,
+            currency: currency,
+            user: followers.map { Event.User(followers: $0) }
+        )
+    }
+
+    /// Runs events through an engine (then closes everything) and returns the metric records by key, as
+    /// parsed JSON.
+    static func run(_ events: [Event], configuration: WindowEngine.Configuration = .init()) -> (
+        records: [String: [String: Any]], late: [WindowEngine.Output]
+    ) {
+        var engine = WindowEngine(configuration: configuration)
+        var outputs: [WindowEngine.Output] = []
+        for event in events { outputs += engine.add(event) }
+        outputs += engine.closeAll()
+        var records: [String: [String: Any]] = [:]
+        var late: [WindowEngine.Output] = []
+        for output in outputs {
+            switch output {
+            case .metrics(let record):
+                records[record.recordKey] =
+                    try! JSONSerialization.jsonObject(with: Data(record.render().utf8)) as? [String: Any]
+            case .late: late.append(output)
+            case .brandPartial: Issue.record("unexpected partial")
+            }
+        }
+        return (records, late)
+    }
+
+    @Test("Engagement: counts, unique users, total, weighted, rate per view")
+    func engagement() throws {
+        let events = [
+            Self.make("1", .like, at: 1, user: "a"), Self.make("2", .like, at: 2, user: "b"),
+            Self.make("3", .comment, at: 3, user: "a", sentiment: 0.5), Self.make("4", .share, at: 4, user: "c"),
+            Self.make("5", .purchase, at: 5, user: "d", amount: 10, currency: "EUR"),
+            Self.make("6", .view, at: 6, user: "e"), Self.make("7", .view, at: 7, user: "a"),
+            Self.make("8", .view, at: 8, user: "f"), Self.make("9", .view, at: 9, user: "g"),
+        ]
+        let record = try #require(Self.run(events).records["subject|p1|2026-11-26T10:00:00Z"])
+        #expect(record["counts"] as? [String: Int] == ["like": 2, "comment": 1, "share": 1, "purchase": 1, "view": 4])
+        #expect(record["unique_users"] as? Int == 7)
+        let engagement = try #require(record["engagement"] as? [String: Any])
+        #expect(engagement["total"] as? Int == 5)  // L + C + S + P
+        #expect(engagement["weighted"] as? Int == 2 * 1 + 1 * 2 + 1 * 3 + 1 * 5)  // 12
+        #expect(engagement["rate"] as? Double == 1.25)  // 5 / 4 views
+        let revenue = try #require(record["revenue"] as? [String: Any])
+        #expect(revenue["purchases"] as? Int == 1 && revenue["purchasers"] as? Int == 1)
+        #expect(revenue["amount"] as? [String: Int] == ["EUR": 10])
+        #expect(abs((revenue["conversion"] as? Double ?? 0) - 0.142857) < 1e-9)  // 1 purchaser ÷ 7 users
+        #expect(record["is_final"] as? Bool == true && record["revision"] as? Int == 0)
+        #expect(record["schema"] as? String == "crowdpulse.metrics/v1")
+    }
+
+    @Test("Virality: cascades three levels deep, breadth, reshare ratio, reach and top amplifiers")
+    func cascades() throws {
+        // s1 (root) ← s2 ← s3 ← s4, and s5 ← s1; s6 root without parent; s7's parent is unknown.
+        let events = [
+            Self.make("s1", .share, at: 1, user: "a", followers: 100),
+            Self.make("s2", .share, at: 2, user: "b", parent: "s1", followers: 5000),
+            Self.make("s3", .share, at: 3, user: "c", parent: "s2", followers: 20),
+            Self.make("s4", .share, at: 4, user: "d", parent: "s3"),
+            Self.make("s5", .share, at: 5, user: "e", parent: "s1", followers: 700),
+            Self.make("s6", .share, at: 6, user: "a", followers: 150),  // a again: last value 150 counts
+            Self.make("s7", .share, at: 7, user: "f", parent: "unknown", followers: 1),
+            Self.make("l1", .like, at: 8, user: "g"), Self.make("l2", .like, at: 9, user: "h"),
+            Self.make("c1", .comment, at: 10, user: "i", sentiment: 0),
+        ]
+        let record = try #require(Self.run(events).records["subject|p1|2026-11-26T10:00:00Z"])
+        let virality = try #require(record["virality"] as? [String: Any])
+        // Depths: s1 1, s2 2, s3 3, s4 4, s5 2, s6 1, s7 1 (unknown parent).
+        #expect(virality["max_depth"] as? Int == 4)
+        #expect(virality["max_breadth"] as? Int == 3)  // depth 1: s1, s6, s7
+        #expect(virality["reshare_ratio"] as? Double == 2.5)  // with a parent: s2 s3 s4 s5 s7 (5) ÷ without: s1 s6
+        #expect(virality["shares_per_min"] as? Int == 7)
+        #expect(virality["amplification"] as? Double == 0.7)  // 7 / (2 + 1 + 7)
+        #expect(virality["potential_reach"] as? Int == 150 + 5000 + 20 + 700 + 1)
+        let top = try #require(virality["top_amplifiers"] as? [[String: Any]])
+        #expect(top.map { $0["user_id"] as? String } == ["b", "e", "a", "c", "f"])
+        #expect(virality["growth"] is NSNull)  // no previous window
+        #expect(virality["share_acceleration"] as? Int == 7)
+    }
+
+    @Test("Previous window: acceleration and growth; an entity absent last window has null growth")
+    func previousWindow() throws {
+        let events = [
+            Self.make("a", .share, at: 10), Self.make("b", .share, at: 20),  // window 10:00: 2 shares
+            Self.make("c", .share, at: 70), Self.make("d", .share, at: 80), Self.make("e", .share, at: 90),
+            Self.make("f", .share, at: 100),  // window 10:01: 4 shares
+            Self.make("g", .like, at: 190),  // window 10:03 (10:02 has no record): growth null, acceleration 0
+        ]
+        let records = Self.run(events).records
+        let second = try #require(records["subject|p1|2026-11-26T10:01:00Z"]?["virality"] as? [String: Any])
+        #expect(second["growth"] as? Int == 2)
+        #expect(second["share_acceleration"] as? Int == 2)
+        let fourth = try #require(records["subject|p1|2026-11-26T10:03:00Z"]?["virality"] as? [String: Any])
+        #expect(fourth["growth"] is NSNull)
+        #expect(fourth["share_acceleration"] as? Int == 0)
+    }
+
+    @Test("Sentiment aggregates with ±0.05 thresholds, inclusive")
+    func sentiment() throws {
+        let scores = [0.05, -0.05, 0.04, -0.8, 0.9]
+        let events = scores.enumerated().map { Self.make("c\($0.offset)", .comment, at: Double($0.offset), sentiment: $0.element) }
+        let record = try #require(Self.run(events).records["subject|p1|2026-11-26T10:00:00Z"])
+        let sentiment = try #require(record["sentiment"] as? [String: Any])
+        #expect(sentiment["scored"] as? Int == 5)
+        #expect(sentiment["positive"] as? Int == 2 && sentiment["negative"] as? Int == 2 && sentiment["neutral"] as? Int == 1)
+        #expect(sentiment["negative_share"] as? Double == 0.4)
+        #expect(sentiment["net"] as? Int == 0)
+        #expect(abs((sentiment["mean"] as? Double ?? 9) - 0.028) < 1e-9)
+    }
+
+    @Test("Out of order within grace counts; beyond grace goes to the late topic")
+    func lateness() throws {
+        let events = [
+            Self.make("1", .like, at: 50),
+            Self.make("2", .like, at: 85),  // watermark 55: window [10:00, 10:01) still open
+            Self.make("3", .like, at: 40),  // out of order but within grace: counted
+            Self.make("4", .like, at: 95),  // watermark 65: window 10:00 closes
+            Self.make("5", .like, at: 30),  // late by 5 s
+        ]
+        let (records, late) = Self.run(events)
+        #expect(records["subject|p1|2026-11-26T10:00:00Z"]?["counts"] as? [String: Int] == ["like": 2, "comment": 0, "share": 0, "purchase": 0, "view": 0])
+        #expect(late == [.late(windowStart: Self.t0, windowEnd: Self.at(60), latenessMillis: 5000)])
+    }
+
+    @Test("Idle close: a silent partition's windows close after idle_close of wall time")
+    func idleClose() {
+        var engine = WindowEngine()
+        _ = engine.add(Self.make("1", .like, at: 10), nowWall: 1_000_000)
+        #expect(engine.idle(nowWall: 1_059_999).isEmpty)
+        let closed = engine.idle(nowWall: 1_060_000)
+        #expect(closed.count == 2)  // subject and brand
+        #expect(engine.openWindowCount == 0)
+        // The window is closed: a later event for it is late, never folded into a final record.
+        let late = engine.add(Self.make("2", .like, at: 20), nowWall: 1_060_001)
+        #expect(late.contains { if case .late = $0 { return true } else { return false } })
+    }
+
+    @Test("Hopping windows: each event counts in size/step windows")
+    func hopping() {
+        let configuration = WindowEngine.Configuration(window: .hopping(size: 300_000, step: 60_000))
+        let (records, _) = Self.run([Self.make("1", .like, at: 130, brand: nil)], configuration: configuration)
+        // 10:02:10 lies in the 5-minute windows starting 09:58, 09:59, 10:00, 10:01 and 10:02.
+        let starts = ["09:58", "09:59", "10:00", "10:01", "10:02"]
+        #expect(Set(records.keys) == Set(starts.map { "subject|p1|2026-11-26T\($0):00Z" }))
+    }
+
+    @Test("Updates mode: revisions as stream time advances, then the final")
+    func updatesMode() {
+        var engine = WindowEngine(configuration: .init(emit: .updates(intervalMillis: 10_000)))
+        var outputs: [WindowEngine.Output] = []
+        for (index, second) in [1.0, 5, 12, 25, 61, 95].enumerated() {
+            outputs += engine.add(Self.make("e\(index)", .like, at: second, brand: nil))
+        }
+        let revisions = outputs.compactMap { output -> (Int, Bool)? in
+            if case .metrics(let record) = output, record.windowStart == Self.t0 { return (record.revision, record.isFinal) }
+            return nil
+        }
+        // Crossing 10 s, 20 s and 60 s of stream time emits revisions 0, 1, 2; the close at 95 s the final.
+        #expect(revisions.map(\.0) == [0, 1, 2, 3])
+        #expect(revisions.map(\.1) == [false, false, false, true])
+    }
+
+    @Test("Brand records combine the brand's subjects")
+    func brandLevel() throws {
+        let events = [
+            Self.make("1", .like, at: 1, subject: "p1", user: "a"), Self.make("2", .like, at: 2, subject: "p2", user: "a"),
+            Self.make("3", .share, at: 3, subject: "p2", user: "b"), Self.make("4", .like, at: 4, subject: "p3", brand: "other"),
+        ]
+        let records = Self.run(events).records
+        let brand = try #require(records["brand|acme|2026-11-26T10:00:00Z"])
+        #expect(brand["counts"] as? [String: Int] == ["like": 2, "comment": 0, "share": 1, "purchase": 0, "view": 0])
+        #expect(brand["unique_users"] as? Int == 2)
+        #expect(records.count == 5)  // 3 subjects, 2 brands
+    }
+}
+
+@Suite("Unique users")
+struct UniqueCounterTests {
+    @Test("Exact up to the bound, then HyperLogLog within 3% (1.6% standard error)", arguments: [5_000, 100_000])
+    func switchOver(_ distinct: Int) {
+        var counter = UniqueCounter(exactLimit: 1000)
+        for index in 0..<distinct {
+            counter.insert(stableHash("user-\(index)"))
+            if index == 999 { #expect(counter.count == 1000 && !counter.isApproximate) }
+        }
+        #expect(counter.isApproximate)
+        let error = abs(Double(counter.count - distinct)) / Double(distinct)
+        #expect(error < 0.03, "estimate \(counter.count) for \(distinct)")
+    }
+
+    @Test("Merging sketches equals sketching the union")
+    func merge() {
+        var left = UniqueCounter(exactLimit: 100)
+        var right = UniqueCounter(exactLimit: 100)
+        var union = UniqueCounter(exactLimit: 100)
+        for index in 0..<3000 {
+            let hash = stableHash("u\(index)")
+            if index % 2 == 0 { left.insert(hash) } else { right.insert(hash) }
+            if index < 1500 { right.insert(hash) }
+            union.insert(hash)
+        }
+        left.merge(right)
+        #expect(left.count == union.count)
+        var small = UniqueCounter()
+        small.insert(1)
+        small.merge(UniqueCounter())
+        #expect(small.count == 1 && !small.isApproximate)
+    }
+}
