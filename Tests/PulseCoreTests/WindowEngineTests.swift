@@ -135,11 +135,16 @@ struct WindowEngineTests {
     @Test("Sentiment aggregates with ±0.05 thresholds, inclusive")
     func sentiment() throws {
         let scores = [0.05, -0.05, 0.04, -0.8, 0.9]
-        let events = scores.enumerated().map { Self.make("c\($0.offset)", .comment, at: Double($0.offset), sentiment: $0.element) }
+        let events = scores.enumerated().map {
+            Self.make("c\($0.offset)", .comment, at: Double($0.offset), sentiment: $0.element)
+        }
         let record = try #require(Self.run(events).records["subject|p1|2026-11-26T10:00:00Z"])
         let sentiment = try #require(record["sentiment"] as? [String: Any])
         #expect(sentiment["scored"] as? Int == 5)
-        #expect(sentiment["positive"] as? Int == 2 && sentiment["negative"] as? Int == 2 && sentiment["neutral"] as? Int == 1)
+        #expect(
+            sentiment["positive"] as? Int == 2 && sentiment["negative"] as? Int == 2
+                && sentiment["neutral"] as? Int == 1
+        )
         #expect(sentiment["negative_share"] as? Double == 0.4)
         #expect(sentiment["net"] as? Int == 0)
         #expect(abs((sentiment["mean"] as? Double ?? 9) - 0.028) < 1e-9)
@@ -155,7 +160,11 @@ struct WindowEngineTests {
             Self.make("5", .like, at: 30),  // late by 5 s
         ]
         let (records, late) = Self.run(events)
-        #expect(records["subject|p1|2026-11-26T10:00:00Z"]?["counts"] as? [String: Int] == ["like": 2, "comment": 0, "share": 0, "purchase": 0, "view": 0])
+        #expect(
+            records["subject|p1|2026-11-26T10:00:00Z"]?["counts"] as? [String: Int] == [
+                "like": 2, "comment": 0, "share": 0, "purchase": 0, "view": 0,
+            ]
+        )
         #expect(late == [.late(windowStart: Self.t0, windowEnd: Self.at(60), latenessMillis: 5000)])
     }
 
@@ -189,7 +198,9 @@ struct WindowEngineTests {
             outputs += engine.add(Self.make("e\(index)", .like, at: second, brand: nil))
         }
         let revisions = outputs.compactMap { output -> (Int, Bool)? in
-            if case .metrics(let record) = output, record.windowStart == Self.t0 { return (record.revision, record.isFinal) }
+            if case .metrics(let record) = output, record.windowStart == Self.t0 {
+                return (record.revision, record.isFinal)
+            }
             return nil
         }
         // Crossing 10 s, 20 s and 60 s of stream time emits revisions 0, 1, 2; the close at 95 s the final.
@@ -200,8 +211,10 @@ struct WindowEngineTests {
     @Test("Brand records combine the brand's subjects")
     func brandLevel() throws {
         let events = [
-            Self.make("1", .like, at: 1, subject: "p1", user: "a"), Self.make("2", .like, at: 2, subject: "p2", user: "a"),
-            Self.make("3", .share, at: 3, subject: "p2", user: "b"), Self.make("4", .like, at: 4, subject: "p3", brand: "other"),
+            Self.make("1", .like, at: 1, subject: "p1", user: "a"),
+            Self.make("2", .like, at: 2, subject: "p2", user: "a"),
+            Self.make("3", .share, at: 3, subject: "p2", user: "b"),
+            Self.make("4", .like, at: 4, subject: "p3", brand: "other"),
         ]
         let records = Self.run(events).records
         let brand = try #require(records["brand|acme|2026-11-26T10:00:00Z"])
