@@ -84,6 +84,7 @@ demo: deps
 bench: deps
 	$(SWIFT) build -c release --product crowdpulse
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-decode
+	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-replay
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
 	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 

@@ -34,6 +34,19 @@ public struct PlaceholderLexiconScorer: SentimentScorer {
     ]
     private static let negators: Set<String> = ["not", "no", "never", "don't", "isn't", "ne", "nicht", "không"]
 
+    private static let cjkPositive: [[UInt8]] = positive.filter { $0.unicodeScalars.contains { $0.value > 0x2E80 } }
+        .map { Array($0.utf8) }
+    private static let cjkNegative: [[UInt8]] = negative.filter { $0.unicodeScalars.contains { $0.value > 0x2E80 } }
+        .map { Array($0.utf8) }
+
+    private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
+    }
+
     public init() {}
 
     public func score(_ text: String, lang: String?) -> Double {
@@ -48,10 +61,11 @@ public struct PlaceholderLexiconScorer: SentimentScorer {
             var value = 0.0
             if Self.positive.contains(token) { value = 1 }
             if Self.negative.contains(token) { value = -1 }
-            // Scripts written without spaces: look for the listed words inside the token.
-            if value == 0, token.unicodeScalars.contains(where: { $0.value > 0x2E80 }) {
-                value += Self.positive.filter { token.contains($0) }.isEmpty ? 0 : 1
-                value -= Self.negative.filter { token.contains($0) }.isEmpty ? 0 : 1
+            // Scripts written without spaces: look for the listed words inside the token, byte-wise.
+            if value == 0, token.utf8.contains(where: { $0 >= 0xE2 }) {
+                let bytes = Array(token.utf8)
+                if Self.cjkPositive.contains(where: { Self.contains(bytes, $0) }) { value += 1 }
+                if Self.cjkNegative.contains(where: { Self.contains(bytes, $0) }) { value -= 1 }
             }
             total += negate ? -value : value
             if value != 0 { negate = false }

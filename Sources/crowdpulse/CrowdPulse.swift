@@ -10,7 +10,8 @@ struct CrowdPulse: AsyncParsableCommand {
         commandName: "crowdpulse",
         abstract: "Windowed engagement, virality and sentiment metrics and crisis alerts from Kafka event streams.",
         subcommands: [
-            Run.self, Demo.self, Broker.self, ReplayCommand.self, Generate.self, BenchConsume.self, BenchDecode.self,
+            Run.self, Demo.self, Broker.self, ReplayCommand.self, CheckConfig.self, Generate.self, BenchConsume.self,
+            BenchDecode.self, BenchReplay.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PulseCore
+import PulseDaemon
 
 /// `crowdpulse replay FILE.ndjson`: the same engine over a file, output records as JSON lines on stdout.
 struct ReplayCommand: ParsableCommand {
@@ -17,11 +18,11 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "Input file of one JSON event per line, or - for standard input.")
     var file: String
 
-    @Option(help: "Largest accepted record in bytes (ingest.max_message_bytes).")
-    var maxMessageBytes: Int = 65_536
+    @Option(help: "YAML configuration file: the same windows, ingest and metrics keys as run.")
+    var config: String?
 
-    @Option(help: "Duplicate horizon in seconds of event time (ingest.dedup_horizon).")
-    var dedupHorizon: Int = 600
+    @Option(name: .customLong("set"), help: "Override one key, e.g. --set windows.size=5m (repeatable).")
+    var overrides: [String] = []
 
     func run() throws {
         let handle: FileHandle
@@ -33,12 +34,30 @@ struct ReplayCommand: ParsableCommand {
             }
             handle = opened
         }
+        let yaml = try self.config.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        let pairs = try parseProperties(self.overrides, option: "--set").sorted { $0.key < $1.key }.map {
+            ($0.key, $0.value)
+        }
+        let settings: Settings
+        do throws(SettingsError) {
+            settings = try Settings.load(
+                yaml: yaml,
+                environment: ProcessInfo.processInfo.environment,
+                overrides: pairs,
+                requireKafka: false
+            )
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var windows = settings.daemon.windows
+        windows.brands = .local
         var replay = Replay(
             sourceName: self.file == "-" ? "stdin" : self.file,
             ingestor: Ingestor(
-                decoder: EventDecoder(configuration: .init(maxMessageBytes: self.maxMessageBytes)),
-                deduplicator: Deduplicator(configuration: .init(horizonMillis: Int64(self.dedupHorizon) * 1000))
-            )
+                decoder: EventDecoder(configuration: settings.daemon.decoder),
+                deduplicator: Deduplicator(configuration: settings.daemon.dedup)
+            ),
+            engine: WindowEngine(configuration: windows)
         )
         var output = BufferedOutput()
         var pending: [UInt8] = []

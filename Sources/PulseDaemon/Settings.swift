@@ -1,0 +1,271 @@
+import Foundation
+import PulseCore
+import PulseKafka
+import Yams
+
+/// A configuration value that is missing or invalid, named by its key path.
+public struct SettingsError: Error, Equatable, CustomStringConvertible {
+    public var key: String
+    public var reason: String
+
+    public init(key: String, reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    public var description: String { "configuration key '\(self.key)': \(self.reason)" }
+}
+
+/// The daemon's settings, from one YAML file (`--config`), `CROWDPULSE_*` environment variables and
+/// `--set key=value` flags, with precedence flag > environment > file > default (design §9).
+///
+/// ## Keys
+/// - `kafka.bootstrap_servers` (required for `run`) · `kafka.group_id` (`crowdpulse`) ·
+///   `kafka.librdkafka.<property>` (any librdkafka property, passed through)
+/// - `topics.input` (list, `crowdpulse.events`) · `topics.metrics` · `topics.alerts` · `topics.late` ·
+///   `topics.deadletter` · `topics.changelog` · `topics.repartition`
+/// - `topics.create` (`true`) · `topics.partitions` (6, for topics the daemon creates)
+/// - `windows.size` (`60s`) · `windows.step` (= size: tumbling) · `windows.grace` (`30s`) ·
+///   `windows.idle_close` (`60s`) · `windows.emit` (`final` | `updates`) · `windows.emit_interval` (`10s`)
+/// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
+/// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
+/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`)
+///
+/// Durations are written `500ms`, `30s`, `5m`, `1h`; lists as YAML lists, or comma-separated in flags and
+/// environment variables. The environment variable of a key is `CROWDPULSE_` + the key upper-cased with
+/// `.` → `_` (`CROWDPULSE_KAFKA_GROUP_ID`); for `kafka.librdkafka.*` the property's dots are underscores
+/// (`CROWDPULSE_KAFKA_LIBRDKAFKA_SASL_PASSWORD` → `sasl.password`).
+public struct Settings: Sendable {
+    public var daemon: Daemon.Configuration
+    public var httpListen: String
+    public var createTopics: Bool
+    public var partitions: Int32
+
+    /// Every key this version reads (other than `kafka.librdkafka.*`).
+    public static let knownKeys: [String] = [
+        "kafka.bootstrap_servers", "kafka.group_id", "topics.input", "topics.metrics", "topics.alerts",
+        "topics.late", "topics.deadletter", "topics.changelog", "topics.repartition", "topics.create",
+        "topics.partitions", "windows.size", "windows.step", "windows.grace", "windows.idle_close", "windows.emit",
+        "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
+        "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
+        "metrics.weights.purchase", "processing.guarantee", "http.listen",
+    ]
+
+    /// Keys of librdkafka properties that hold secrets; their values are never printed.
+    public static func isSecret(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        return ["password", "secret", "token", "key.pem", "private"].contains { lower.contains($0) }
+    }
+
+    /// Loads and validates.
+    ///
+    /// - Parameters:
+    ///   - yaml: the configuration file's text, if any.
+    ///   - environment: the process environment (only `CROWDPULSE_*` is read).
+    ///   - overrides: `key=value` pairs from `--set` (and dedicated flags), highest precedence.
+    ///   - requireKafka: `false` for offline use (`replay`), where `kafka.bootstrap_servers` is not needed.
+    public static func load(
+        yaml: String?,
+        environment: [String: String],
+        overrides: [(String, String)],
+        requireKafka: Bool = true
+    ) throws(SettingsError) -> Settings {
+        var values = try Self.flatten(yaml: yaml)
+        for (name, value) in environment where name.hasPrefix("CROWDPULSE_") {
+            if let key = Self.key(forEnvironment: name) { values[key] = value }
+        }
+        for (key, value) in overrides { values[key] = value }
+        for key in values.keys where !Self.knownKeys.contains(key) && !key.hasPrefix("kafka.librdkafka.") {
+            throw SettingsError(key: key, reason: "unknown key")
+        }
+        return try Settings(values, requireKafka: requireKafka)
+    }
+
+    /// The effective settings as `key: value` lines, secrets redacted (for `check-config`).
+    public static func describe(
+        yaml: String?,
+        environment: [String: String],
+        overrides: [(String, String)]
+    ) throws(SettingsError) -> [String] {
+        let settings = try Self.load(yaml: yaml, environment: environment, overrides: overrides)
+        let d = settings.daemon
+        var lines = [
+            "kafka.bootstrap_servers: \(d.client.bootstrapServers)", "kafka.group_id: \(d.groupID)",
+        ]
+        for (key, value) in d.client.librdkafka.sorted(by: { $0.key < $1.key }) {
+            lines.append("kafka.librdkafka.\(key): \(Self.isSecret(key) ? "<redacted>" : value)")
+        }
+        lines += [
+            "topics.input: \(d.topics.input.joined(separator: ","))", "topics.metrics: \(d.topics.metrics)",
+            "topics.alerts: \(d.topics.alerts)", "topics.late: \(d.topics.late)",
+            "topics.deadletter: \(d.topics.deadLetter)", "topics.changelog: \(d.topics.changelog)",
+            "topics.repartition: \(d.topics.repartition)", "topics.create: \(settings.createTopics)",
+            "topics.partitions: \(settings.partitions)",
+            "windows.size: \(d.windows.window.sizeMillis)ms", "windows.step: \(d.windows.window.stepMillis)ms",
+            "windows.grace: \(d.windows.graceMillis)ms", "windows.idle_close: \(d.windows.idleCloseMillis)ms",
+            "windows.emit: \(d.windows.emit == .final ? "final" : "updates")",
+            "ingest.max_message_bytes: \(d.decoder.maxMessageBytes)",
+            "ingest.max_future_skew: \(d.decoder.maxFutureSkewMillis)ms",
+            "ingest.dedup_horizon: \(d.dedup.horizonMillis)ms",
+            "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
+            "processing.guarantee: at_least_once", "http.listen: \(settings.httpListen)",
+        ]
+        return lines
+    }
+
+    // MARK: - Parsing
+
+    static func key(forEnvironment name: String) -> String? {
+        let rest = String(name.dropFirst("CROWDPULSE_".count))
+        if rest.hasPrefix("KAFKA_LIBRDKAFKA_") {
+            let property = rest.dropFirst("KAFKA_LIBRDKAFKA_".count).lowercased().replacingOccurrences(
+                of: "_",
+                with: "."
+            )
+            return "kafka.librdkafka.\(property)"
+        }
+        return Self.knownKeys.first { $0.uppercased().replacingOccurrences(of: ".", with: "_") == rest }
+    }
+
+    /// Flattens a YAML mapping into dotted keys; lists become comma-separated text.
+    static func flatten(yaml: String?) throws(SettingsError) -> [String: String] {
+        guard let yaml, !yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [:] }
+        let node: Any?
+        do {
+            node = try Yams.load(yaml: yaml)
+        } catch {
+            throw SettingsError(key: "(file)", reason: "not valid YAML: \(error)")
+        }
+        guard let root = node as? [String: Any] else {
+            throw SettingsError(key: "(file)", reason: "the top level must be a mapping")
+        }
+        var result: [String: String] = [:]
+        func walk(_ value: Any, _ path: String) throws(SettingsError) {
+            // librdkafka properties contain dots themselves: keep their names whole.
+            if path.hasPrefix("kafka.librdkafka."), let map = value as? [String: Any] {
+                for (key, inner) in map { try walk(inner, "\(path).\(key)") }
+                return
+            }
+            switch value {
+            case let map as [String: Any]:
+                for (key, inner) in map { try walk(inner, path.isEmpty ? key : "\(path).\(key)") }
+            case let list as [Any]:
+                result[path] = list.map { "\($0)" }.joined(separator: ",")
+            default:
+                result[path] = "\(value)"
+            }
+        }
+        try walk(root, "")
+        return result
+    }
+
+    static func duration(_ key: String, _ text: String) throws(SettingsError) -> Int64 {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            if let number = Int64(text.dropLast(suffix.count)), number >= 0 { return number * factor }
+        }
+        throw SettingsError(key: key, reason: "'\(text)' is not a duration such as 500ms, 30s, 5m or 1h")
+    }
+
+    private init(_ values: [String: String], requireKafka: Bool) throws(SettingsError) {
+        func value(_ key: String) -> String? { values[key].flatMap { $0.isEmpty ? nil : $0 } }
+        func int(_ key: String, _ fallback: Int, range: ClosedRange<Int>) throws(SettingsError) -> Int {
+            guard let text = value(key) else { return fallback }
+            guard let number = Int(text), range.contains(number) else {
+                throw SettingsError(key: key, reason: "'\(text)' is not a whole number in \(range)")
+            }
+            return number
+        }
+        func double(_ key: String, _ fallback: Double) throws(SettingsError) -> Double {
+            guard let text = value(key) else { return fallback }
+            guard let number = Double(text), number >= 0, number.isFinite else {
+                throw SettingsError(key: key, reason: "'\(text)' is not a number ≥ 0")
+            }
+            return number
+        }
+        func millis(_ key: String, _ fallback: Int64) throws(SettingsError) -> Int64 {
+            guard let text = value(key) else { return fallback }
+            return try Settings.duration(key, text)
+        }
+
+        let bootstrap = value("kafka.bootstrap_servers") ?? ""
+        if requireKafka && bootstrap.isEmpty {
+            throw SettingsError(key: "kafka.bootstrap_servers", reason: "required (or --bootstrap-servers)")
+        }
+        var librdkafka: [String: String] = [:]
+        for (key, text) in values where key.hasPrefix("kafka.librdkafka.") {
+            librdkafka[String(key.dropFirst("kafka.librdkafka.".count))] = text
+        }
+        var topics = TopicNames()
+        if let input = value("topics.input") {
+            topics.input = input.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+            guard !topics.input.isEmpty else { throw SettingsError(key: "topics.input", reason: "needs a topic") }
+        }
+        topics.metrics = value("topics.metrics") ?? topics.metrics
+        topics.alerts = value("topics.alerts") ?? topics.alerts
+        topics.late = value("topics.late") ?? topics.late
+        topics.deadLetter = value("topics.deadletter") ?? topics.deadLetter
+        topics.changelog = value("topics.changelog") ?? topics.changelog
+        topics.repartition = value("topics.repartition") ?? topics.repartition
+
+        let size = try millis("windows.size", 60_000)
+        let step = try millis("windows.step", size)
+        guard size > 0 else { throw SettingsError(key: "windows.size", reason: "must be positive") }
+        guard step > 0, step <= size, size % step == 0 else {
+            throw SettingsError(key: "windows.step", reason: "must be positive, at most windows.size, and divide it")
+        }
+        var windows = WindowEngine.Configuration(
+            window: WindowSpec(sizeMillis: size, stepMillis: step),
+            graceMillis: try millis("windows.grace", 30_000),
+            idleCloseMillis: try millis("windows.idle_close", 60_000),
+            uniqueExactLimit: try int("metrics.unique_exact_limit", 1000, range: 0...1_000_000)
+        )
+        switch value("windows.emit") ?? "final" {
+        case "final": windows.emit = .final
+        case "updates":
+            let interval = try millis("windows.emit_interval", 10_000)
+            guard interval > 0 else { throw SettingsError(key: "windows.emit_interval", reason: "must be positive") }
+            windows.emit = .updates(intervalMillis: interval)
+        case let other: throw SettingsError(key: "windows.emit", reason: "'\(other)' is not final or updates")
+        }
+        windows.weights = EngagementWeights(
+            like: try double("metrics.weights.like", 1),
+            comment: try double("metrics.weights.comment", 2),
+            share: try double("metrics.weights.share", 3),
+            purchase: try double("metrics.weights.purchase", 5)
+        )
+        switch value("processing.guarantee") ?? "at_least_once" {
+        case "at_least_once": break
+        case "exactly_once":
+            throw SettingsError(
+                key: "processing.guarantee",
+                reason: "exactly_once is not available in this version yet"
+            )
+        case let other:
+            throw SettingsError(key: "processing.guarantee", reason: "'\(other)' is not at_least_once or exactly_once")
+        }
+        self.daemon = Daemon.Configuration(
+            client: KafkaClientConfiguration(bootstrapServers: bootstrap, librdkafka: librdkafka),
+            groupID: value("kafka.group_id") ?? "crowdpulse",
+            topics: topics,
+            decoder: EventDecoder.Configuration(
+                maxMessageBytes: try int("ingest.max_message_bytes", 65_536, range: 1...100_000_000),
+                maxFutureSkewMillis: try millis("ingest.max_future_skew", 300_000)
+            ),
+            dedup: Deduplicator.Configuration(horizonMillis: try millis("ingest.dedup_horizon", 600_000)),
+            windows: windows
+        )
+        self.httpListen = value("http.listen") ?? "127.0.0.1:9720"
+        guard self.httpListen.contains(":") else {
+            throw SettingsError(key: "http.listen", reason: "'\(self.httpListen)' is not host:port")
+        }
+        switch value("topics.create") ?? "true" {
+        case "true": self.createTopics = true
+        case "false": self.createTopics = false
+        case let other: throw SettingsError(key: "topics.create", reason: "'\(other)' is not true or false")
+        }
+        self.partitions = Int32(try int("topics.partitions", 6, range: 1...10_000))
+    }
+}
