@@ -57,6 +57,7 @@ test: deps $(VENV)/.ready lint
 	$(SWIFT) test
 	$(VENV)/bin/python Tests/schemas/validate_samples.py
 	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
+	$(VENV)/bin/python Tests/interop/metrics_end_to_end.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 ## fuzz: libFuzzer + AddressSanitizer on the event decoder (Fuzz/), seeded with the schema samples.
