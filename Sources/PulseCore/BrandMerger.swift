@@ -4,7 +4,9 @@
 /// minimum back until it speaks again. Pure, like ``WindowEngine``.
 public struct BrandMerger: Sendable {
     public let configuration: WindowEngine.Configuration
-    private var open: [Int64: [String: WindowAggregate]] = [:]
+    /// Open brand windows: each source's latest (cumulative) aggregate, merged when a record is emitted.
+    private var open: [Int64: [String: [Int32: WindowAggregate]]] = [:]
+    private var revisions: [Int64: [String: Int]] = [:]
     private var sources: [Int32: (watermark: Int64, idle: Bool)] = [:]
     private var previousShares: [String: (start: Int64, shares: Int)] = [:]
     /// Closed through this instant: partials for windows ending at or before it arrive too late.
@@ -30,14 +32,51 @@ public struct BrandMerger: Sendable {
 
     public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }
 
-    /// Adds one partition's partial for a brand window.
-    public mutating func add(brand: String, windowStart: Int64, aggregate: WindowAggregate) {
+    /// Records one partition's aggregate for a brand window (replacing its earlier snapshot). A snapshot
+    /// (`isFinal: false`, updates mode) returns a new revision of the brand's record.
+    @discardableResult
+    public mutating func add(
+        brand: String,
+        windowStart: Int64,
+        aggregate: WindowAggregate,
+        source: Int32,
+        isFinal: Bool = true
+    ) -> [MetricsRecord] {
         guard windowStart + self.configuration.window.sizeMillis > self.closedThrough else {
             self.latePartials += 1
-            return
+            return []
         }
-        let exactLimit = self.configuration.uniqueExactLimit
-        self.open[windowStart, default: [:]][brand, default: WindowAggregate(exactLimit: exactLimit)].merge(aggregate)
+        self.open[windowStart, default: [:]][brand, default: [:]][source] = aggregate
+        guard !isFinal, case .updates = self.configuration.emit else { return [] }
+        let revision = self.revisions[windowStart]?[brand] ?? 0
+        self.revisions[windowStart, default: [:]][brand] = revision + 1
+        return [self.record(brand, windowStart, self.merged(windowStart, brand), isFinal: false, revision: revision)]
+    }
+
+    private func merged(_ start: Int64, _ brand: String) -> WindowAggregate {
+        var total = WindowAggregate(exactLimit: self.configuration.uniqueExactLimit)
+        for source in (self.open[start]?[brand] ?? [:]).keys.sorted() {
+            total.merge(self.open[start]![brand]![source]!)
+        }
+        return total
+    }
+
+    private func record(_ brand: String, _ start: Int64, _ aggregate: WindowAggregate, isFinal: Bool, revision: Int)
+        -> MetricsRecord
+    {
+        let previous = self.previousShares[brand]
+        return MetricsRecord(
+            key: EntityKey(.brand, brand),
+            windowStart: start,
+            windowEnd: start + self.configuration.window.sizeMillis,
+            isFinal: isFinal,
+            revision: revision,
+            aggregate: aggregate,
+            previousShares: previous.flatMap {
+                $0.start == start - self.configuration.window.stepMillis ? $0.shares : nil
+            },
+            weights: self.configuration.weights
+        )
     }
 
     /// Records a source partition's watermark; returns the brand records of windows that closed.
@@ -58,27 +97,16 @@ public struct BrandMerger: Sendable {
 
     private mutating func close(endingBy limit: Int64) -> [MetricsRecord] {
         let size = self.configuration.window.sizeMillis
-        let step = self.configuration.window.stepMillis
         var records: [MetricsRecord] = []
         for start in self.open.keys.filter({ $0 + size <= limit }).sorted() {
-            let windows = self.open.removeValue(forKey: start)!
-            for brand in windows.keys.sorted() {
-                let aggregate = windows[brand]!
-                let previous = self.previousShares[brand]
-                records.append(
-                    MetricsRecord(
-                        key: EntityKey(.brand, brand),
-                        windowStart: start,
-                        windowEnd: start + size,
-                        isFinal: true,
-                        revision: 0,
-                        aggregate: aggregate,
-                        previousShares: previous.flatMap { $0.start == start - step ? $0.shares : nil },
-                        weights: self.configuration.weights
-                    )
-                )
+            for brand in self.open[start]!.keys.sorted() {
+                let aggregate = self.merged(start, brand)
+                let revision = self.revisions[start]?[brand] ?? 0
+                records.append(self.record(brand, start, aggregate, isFinal: true, revision: revision))
                 self.previousShares[brand] = (start, aggregate.shares)
             }
+            self.open.removeValue(forKey: start)
+            self.revisions.removeValue(forKey: start)
             self.closedThrough = max(self.closedThrough, start + size)
         }
         return records

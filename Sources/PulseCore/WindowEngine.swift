@@ -95,8 +95,9 @@ public struct WindowEngine: Sendable {
         case metrics(MetricsRecord)
         /// The event came after this window closed: send its original bytes to the late topic.
         case late(windowStart: Int64, windowEnd: Int64, latenessMillis: Int64)
-        /// A closed window's brand aggregate from this partition, to merge across partitions.
-        case brandPartial(brand: String, windowStart: Int64, aggregate: WindowAggregate)
+        /// This partition's brand aggregate for a window, to merge across partitions: final when the window
+        /// closed here, else a cumulative snapshot (updates mode) that replaces the previous one.
+        case brandPartial(brand: String, windowStart: Int64, aggregate: WindowAggregate, isFinal: Bool)
     }
 
     public let configuration: Configuration
@@ -222,7 +223,9 @@ public struct WindowEngine: Sendable {
             for key in windows.keys.sorted() {
                 let aggregate = windows[key]!
                 if key.level == .brand && self.configuration.brands == .partials {
-                    outputs.append(.brandPartial(brand: key.entity, windowStart: start, aggregate: aggregate))
+                    outputs.append(
+                        .brandPartial(brand: key.entity, windowStart: start, aggregate: aggregate, isFinal: true)
+                    )
                     continue
                 }
                 outputs.append(
@@ -238,8 +241,13 @@ public struct WindowEngine: Sendable {
         var outputs: [Output] = []
         for start in self.dirty.keys.sorted() {
             for key in self.dirty[start]!.sorted() {
-                if key.level == .brand && self.configuration.brands == .partials { continue }
                 guard let aggregate = self.open[start]?[key] else { continue }
+                if key.level == .brand && self.configuration.brands == .partials {
+                    outputs.append(
+                        .brandPartial(brand: key.entity, windowStart: start, aggregate: aggregate, isFinal: false)
+                    )
+                    continue
+                }
                 let revision = self.revisions[start]?[key] ?? 0
                 outputs.append(.metrics(self.record(key, start, aggregate, isFinal: false, revision: revision)))
                 self.revisions[start, default: [:]][key] = revision + 1

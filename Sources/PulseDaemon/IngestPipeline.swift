@@ -239,13 +239,14 @@ public final class IngestPipeline: Sendable {
             switch output {
             case .metrics(let record):
                 try self.produce([record], state: &state)
-            case .brandPartial(let brand, let start, let aggregate):
+            case .brandPartial(let brand, let start, let aggregate, let isFinal):
                 let message = RepartitionMessage(
                     kind: .partial,
                     source: self.sourceID(of: source),
                     brand: brand,
                     windowStart: start,
-                    aggregate: aggregate
+                    aggregate: aggregate,
+                    final: isFinal ? nil : false
                 )
                 try self.producer.send(
                     ProducerRecord(topic: self.topics.repartition, key: Array(brand.utf8), value: message.encoded())
@@ -316,7 +317,14 @@ public final class IngestPipeline: Sendable {
         switch decoded.kind {
         case .partial:
             if let brand = decoded.brand, let start = decoded.windowStart, let aggregate = decoded.aggregate {
-                merger.add(brand: brand, windowStart: start, aggregate: aggregate)
+                let records = merger.add(
+                    brand: brand,
+                    windowStart: start,
+                    aggregate: aggregate,
+                    source: decoded.source,
+                    isFinal: decoded.final ?? true
+                )
+                try self.produce(records, state: &state)
             }
         case .watermark:
             if let watermark = decoded.watermark {

@@ -16,6 +16,8 @@ struct RepartitionMessage: Codable, Equatable {
     var windowStart: Int64?
     var aggregate: WindowAggregate?
     var watermark: Int64?
+    /// For partials: `false` for an updates-mode snapshot (absent means final).
+    var final: Bool?
     /// The source closed its windows for idleness and holds nobody back until it speaks again.
     var idle: Bool?
 

@@ -5,14 +5,23 @@ import Testing
 /// partitions, as long as each partition's order is kept.
 @Suite("Windows: order independence")
 struct InterleavingPropertyTests {
+    /// Final records by key, with revision numbers set aside (how many revisions a window gets depends on
+    /// how stream time advanced in each partition).
     static func finals(_ outputs: [WindowEngine.Output]) -> [String: String] {
         var records: [String: String] = [:]
-        for case .metrics(let record) in outputs where record.isFinal { records[record.recordKey] = record.render() }
+        for case .metrics(var record) in outputs where record.isFinal {
+            record.revision = 0
+            records[record.recordKey] = record.render()
+        }
         return records
     }
 
-    @Test("Two partitions, any interleaving, give what one pass gives", arguments: [1, 2, 3, 4, 5])
-    func interleavings(_ seed: UInt64) {
+    @Test(
+        "Two partitions, any interleaving, give the final records one pass gives (both emit modes)",
+        arguments: [(1, false), (2, false), (3, false), (4, true), (5, true)]
+    )
+    func interleavings(_ seed: UInt64, _ updates: Bool) {
+        let emit: WindowEngine.EmitMode = updates ? .updates(intervalMillis: 20_000) : .final
         var generator = SyntheticEvents(configuration: .init(subjects: 30, brands: 4, users: 200, seed: seed))
         let start: Int64 = 1_795_687_200_000
         let events = (0..<1500).compactMap { index -> Event? in
@@ -21,7 +30,7 @@ struct InterleavingPropertyTests {
         }
         #expect(events.count == 1500)
 
-        var single = WindowEngine()
+        var single = WindowEngine(configuration: .init(emit: emit))
         var expected: [WindowEngine.Output] = []
         for event in events { expected += single.add(event) }
         expected += single.closeAll()
@@ -30,18 +39,24 @@ struct InterleavingPropertyTests {
         var partitions: [[Event]] = [[], []]
         for event in events { partitions[Int(stableHash(event.subjectID) % 2)].append(event) }
         var engines = [
-            WindowEngine(configuration: .init(brands: .partials)),
-            WindowEngine(configuration: .init(brands: .partials)),
+            WindowEngine(configuration: .init(emit: emit, brands: .partials)),
+            WindowEngine(configuration: .init(emit: emit, brands: .partials)),
         ]
-        var merger = BrandMerger(configuration: .init(), sources: [0, 1])
+        var merger = BrandMerger(configuration: .init(emit: emit), sources: [0, 1])
         var outputs: [WindowEngine.Output] = []
         var positions = [0, 0]
         var random = SplitMix64(seed: seed &* 7919)
         func deliver(_ produced: [WindowEngine.Output], from source: Int32, watermark: Int64, idle: Bool = false) {
             for output in produced {
                 switch output {
-                case .brandPartial(let brand, let windowStart, let aggregate):
-                    merger.add(brand: brand, windowStart: windowStart, aggregate: aggregate)
+                case .brandPartial(let brand, let windowStart, let aggregate, let isFinal):
+                    outputs += merger.add(
+                        brand: brand,
+                        windowStart: windowStart,
+                        aggregate: aggregate,
+                        source: source,
+                        isFinal: isFinal
+                    ).map { .metrics($0) }
                 default:
                     outputs.append(output)
                 }
@@ -70,5 +85,17 @@ struct InterleavingPropertyTests {
         #expect(expectedRecords.count > 50)
         #expect(actualRecords.keys.sorted() == expectedRecords.keys.sorted())
         #expect(actualRecords == expectedRecords)
+        if updates {
+            // Brand records get revisions too, numbered upwards, the final one last.
+            var revisions: [String: [(Int, Bool)]] = [:]
+            for case .metrics(let record) in outputs where record.key.level == .brand {
+                revisions[record.recordKey, default: []].append((record.revision, record.isFinal))
+            }
+            #expect(revisions.values.contains { $0.count > 1 })
+            for (key, list) in revisions {
+                #expect(list.map(\.0) == Array(0..<list.count), "\(key)")
+                #expect(list.last?.1 == true && list.dropLast().allSatisfy { !$0.1 }, "\(key)")
+            }
+        }
     }
 }

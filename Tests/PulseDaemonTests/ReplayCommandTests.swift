@@ -30,15 +30,18 @@ struct ReplayCommandTests {
         #expect(process.terminationStatus == 0)
 
         let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
-        #expect(lines.count == 2)
-        let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let all = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        // The two accepted events (one window, no brand) give one subject record; the rest are dead letters.
+        #expect(all.filter { $0["topic"] as? String == "metrics" }.count == 1)
+        let objects = all.filter { $0["topic"] as? String == "deadletter" }
+        #expect(objects.count == 2)
         let reasons = objects.map { ($0["headers"] as! [String: String])["crowdpulse.reason"] }
         #expect(reasons == ["missing_field", "invalid_utf8"])
         #expect((objects[0]["headers"] as! [String: String])["crowdpulse.source.offset"] == "5")
         #expect(objects[1]["value_encoding"] as? String == "base64")
         #expect(
             String(decoding: errors, as: UTF8.self).contains(
-                "events 5, accepted 2, dead-lettered 2 (invalid_utf8 1, missing_field 1), duplicates 1"
+                "events 5, accepted 2, dead-lettered 2 (invalid_utf8 1, missing_field 1), duplicates 1, late 1, metric records 1"
             )
         )
     }
