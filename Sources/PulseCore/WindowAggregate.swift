@@ -35,13 +35,22 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
     /// that partials merge to what one pass over the events would give).
     public var sharerFollowers: [String: FollowerCount] = [:]
     public var scored = 0
-    public var sentimentSum = 0.0
+    /// Sum of scores in units of 10⁻⁹. Sums are kept in fixed point so that they are associative: brand
+    /// partials merged in any order give exactly what one pass gives.
+    public var sentimentSumNanos: Int64 = 0
     public var positive = 0
     public var neutral = 0
     public var negative = 0
     public var purchases = 0
-    /// Purchase amount per currency (`XXX`, ISO 4217's "no currency", when the event names none).
-    public var amounts: [String: Double] = [:]
+    /// Purchase amount per currency in millionths (`XXX`, ISO 4217's "no currency", when the event names
+    /// none); fixed point for the same reason as ``sentimentSumNanos``.
+    public var amountMicros: [String: Int64] = [:]
+
+    /// Sum of sentiment scores.
+    public var sentimentSum: Double { Double(self.sentimentSumNanos) / 1e9 }
+
+    /// Purchase amount per currency.
+    public var amounts: [String: Double] { self.amountMicros.mapValues { Double($0) / 1e6 } }
     public var purchasers: UniqueCounter
 
     public init(exactLimit: Int = 1000) {
@@ -65,7 +74,7 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
         case .comment:
             if let sentiment {
                 self.scored += 1
-                self.sentimentSum += sentiment
+                self.sentimentSumNanos += Int64((sentiment * 1e9).rounded())
                 switch SentimentLabel(score: sentiment) {
                 case .positive: self.positive += 1
                 case .neutral: self.neutral += 1
@@ -74,7 +83,9 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
             }
         case .purchase:
             self.purchases += 1
-            self.amounts[event.currency ?? "XXX", default: 0] += event.amount ?? 0
+            // Amounts up to ~9 × 10¹² per window and currency fit; larger ones saturate rather than trap.
+            let micros = Int64(exactly: ((event.amount ?? 0) * 1e6).rounded()) ?? Int64.max / 2
+            self.amountMicros[event.currency ?? "XXX", default: 0] &+= micros
             self.purchasers.insert(userHash)
         case .like, .view:
             break
@@ -89,12 +100,12 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
         self.sharesByDepth.merge(other.sharesByDepth, uniquingKeysWith: +)
         self.sharerFollowers.merge(other.sharerFollowers) { mine, theirs in theirs.at >= mine.at ? theirs : mine }
         self.scored += other.scored
-        self.sentimentSum += other.sentimentSum
+        self.sentimentSumNanos += other.sentimentSumNanos
         self.positive += other.positive
         self.neutral += other.neutral
         self.negative += other.negative
         self.purchases += other.purchases
-        self.amounts.merge(other.amounts, uniquingKeysWith: +)
+        self.amountMicros.merge(other.amountMicros, uniquingKeysWith: &+)
         self.purchasers.merge(other.purchasers)
     }
 
@@ -104,7 +115,7 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
     /// Approximate heap bytes held by this aggregate.
     public var stateBytes: Int {
         var bytes = 200 + self.users.stateBytes + self.purchasers.stateBytes
-        bytes += self.sharesByDepth.capacity * 24 + self.amounts.capacity * 32
+        bytes += self.sharesByDepth.capacity * 24 + self.amountMicros.capacity * 32
         bytes += self.sharerFollowers.reduce(0) { $0 + 24 + $1.key.utf8.count }
         return bytes
     }
