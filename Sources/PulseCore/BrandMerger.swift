@@ -109,6 +109,12 @@ public struct BrandMerger: Sendable {
             self.revisions.removeValue(forKey: start)
             self.closedThrough = max(self.closedThrough, start + size)
         }
+        // Only the window just before a future one is ever looked up: forget older ones.
+        if !records.isEmpty {
+            // Windows still to close start at or after closedThrough − size + step.
+            let keepFrom = self.closedThrough - size
+            self.previousShares = self.previousShares.filter { $0.value.start >= keepFrom }
+        }
         return records
     }
 }

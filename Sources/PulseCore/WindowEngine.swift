@@ -67,6 +67,8 @@ public struct WindowEngine: Sendable {
         public var weights: EngagementWeights
         public var uniqueExactLimit: Int
         public var cascadeCapacity: Int
+        /// How long (event time) a subject's cascade memory is kept after its last share.
+        public var cascadeTTLMillis: Int64
 
         public init(
             window: WindowSpec = .tumbling(60_000),
@@ -76,7 +78,8 @@ public struct WindowEngine: Sendable {
             brands: BrandHandling = .local,
             weights: EngagementWeights = EngagementWeights(),
             uniqueExactLimit: Int = 1000,
-            cascadeCapacity: Int = 4096
+            cascadeCapacity: Int = 4096,
+            cascadeTTLMillis: Int64 = 3_600_000
         ) {
             self.window = window
             self.graceMillis = graceMillis
@@ -86,6 +89,7 @@ public struct WindowEngine: Sendable {
             self.weights = weights
             self.uniqueExactLimit = uniqueExactLimit
             self.cascadeCapacity = cascadeCapacity
+            self.cascadeTTLMillis = cascadeTTLMillis
         }
     }
 
@@ -108,6 +112,9 @@ public struct WindowEngine: Sendable {
     private var dirty: [Int64: Set<EntityKey>] = [:]
     private var previousShares: [EntityKey: (start: Int64, shares: Int)] = [:]
     private var cascades: [String: CascadeTracker] = [:]
+    /// Event time of each subject's latest share, to forget idle cascades (bounded memory).
+    private var cascadeSeen: [String: Int64] = [:]
+    private var lastSweep: Int64?
     private var lastActivityWall: Int64?
     /// Highest event time seen (stream time).
     public private(set) var maxEventTime: Int64?
@@ -173,6 +180,7 @@ public struct WindowEngine: Sendable {
                 let capacity = self.configuration.cascadeCapacity
                 depth = self.cascades[event.subjectID, default: CascadeTracker(capacity: capacity)]
                     .record(shareID: event.eventID, parentID: event.parentEventID)
+                self.cascadeSeen[event.subjectID] = max(self.cascadeSeen[event.subjectID] ?? time, time)
             }
             var sentiment: Double? = nil
             if event.kind == .comment {
@@ -215,6 +223,7 @@ public struct WindowEngine: Sendable {
         let size = self.configuration.window.sizeMillis
         let closing = self.open.keys.filter { $0 + size <= limit }.sorted()
         guard !closing.isEmpty else { return [] }
+        self.sweep(before: limit, oldestClosing: closing[0])
         var outputs: [Output] = []
         for start in closing {
             let windows = self.open.removeValue(forKey: start) ?? [:]
@@ -236,6 +245,25 @@ public struct WindowEngine: Sendable {
         }
         return outputs
     }
+
+    /// Forgets what no future record can use: previous-window shares older than one step before the
+    /// oldest window that can still close, and cascades idle for `cascadeTTL`. Runs at most once per
+    /// window step of progress, so its cost is spread thin.
+    private mutating func sweep(before limit: Int64, oldestClosing: Int64) {
+        let step = self.configuration.window.stepMillis
+        if let last = self.lastSweep, limit &- last < step { return }
+        self.lastSweep = limit
+        let keepFrom = oldestClosing - step
+        self.previousShares = self.previousShares.filter { $0.value.start >= keepFrom }
+        let cascadeLimit = limit - self.configuration.cascadeTTLMillis
+        for (subject, seen) in self.cascadeSeen where seen < cascadeLimit {
+            self.cascadeSeen.removeValue(forKey: subject)
+            self.cascades.removeValue(forKey: subject)
+        }
+    }
+
+    /// Subjects whose cascades are remembered.
+    public var cascadeSubjects: Int { self.cascades.count }
 
     private mutating func emitUpdates() -> [Output] {
         var outputs: [Output] = []

@@ -257,3 +257,23 @@ struct UniqueCounterTests {
         #expect(small.count == 1 && !small.isApproximate)
     }
 }
+
+@Suite("Windows: bounded memory")
+struct WindowMemoryTests {
+    @Test("Cascades of idle subjects and old previous-window figures are forgotten")
+    func forgetsIdleState() {
+        var engine = WindowEngine(configuration: .init(cascadeTTLMillis: 600_000))
+        let t0: Int64 = 1_795_687_200_000
+        // 5 000 subjects share once in the first minute, then only one subject stays active for an hour.
+        for index in 0..<5000 {
+            _ = engine.add(WindowEngineTests.make("s\(index)", .share, at: Double(index) / 100, subject: "p\(index)"))
+        }
+        #expect(engine.cascadeSubjects == 5000)
+        for minute in 1...60 {
+            _ = engine.add(WindowEngineTests.make("k\(minute)", .share, at: Double(minute * 60), subject: "busy"))
+        }
+        #expect(engine.cascadeSubjects <= 2)
+        #expect(engine.openWindowCount <= 4)
+        _ = t0
+    }
+}
