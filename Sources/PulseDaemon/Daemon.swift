@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import PulseCore
 import PulseKafka
@@ -86,15 +87,26 @@ public struct Daemon: Sendable {
             logger: logger,
             onEvent: onEvent
         )
+        var consumerClient = configuration.client
+        if consumerClient.statisticsInterval == nil && consumerClient.librdkafka["statistics.interval.ms"] == nil {
+            consumerClient.statisticsInterval = .seconds(5)
+        }
         self.consumer = try KafkaConsumer(
             configuration: .init(
-                client: configuration.client,
+                client: consumerClient,
                 groupID: configuration.groupID,
                 topics: configuration.topics.input + [configuration.topics.repartition],
                 commitMode: .manual,
                 sessionTimeout: configuration.sessionTimeout
             ),
             hooks: PipelineService.rebalanceHooks(pipeline: self.pipeline, producer: self.producer, logger: logger),
+            statistics: { [inputTopics = configuration.topics.input] statistics in
+                for partition in statistics.partitions where inputTopics.contains(partition.topicPartition.topic) {
+                    guard let lag = partition.consumerLag else { continue }
+                    metrics.consumerLag(partition.topicPartition.topic, partition.topicPartition.partition).record(lag)
+                    stats.update { $0.consumerLag[partition.topicPartition] = lag }
+                }
+            },
             logger: logger
         )
         self.stats = stats

@@ -8,7 +8,20 @@ public struct IngestMetrics: Sendable {
     public let duplicates: Counter
     public let tombstones: Counter
     public let deadLettersTruncated: Counter
+    public let lateEvents: Counter
+    public let metricRecords: Counter
+    public let repartitionRecords: Counter
+    public let windowsOpen: Gauge
+    public let stateBytes: Gauge
+    public let rebalances: Counter
+    public let deliveryFailures: Counter
+    /// Broker append time (or producer time) of a consumed record → processed, per batch's last record.
+    public let processingLatency: CoreMetrics.Timer
+    /// A closed window's end → its metric record produced (includes the grace period).
+    public let windowEmitDelay: CoreMetrics.Timer
     private let deadLetters: [Rejection.Reason: Counter]
+    private let acceptedByType: [Event.Kind: Counter]
+    private let factory: any MetricsFactory
 
     /// - Parameter factory: where the metrics live; the process-wide bootstrapped factory by default.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -30,7 +43,64 @@ public struct IngestMetrics: Sendable {
             )
         }
         self.deadLetters = deadLetters
+        var byType: [Event.Kind: Counter] = [:]
+        for kind in Event.Kind.allCases {
+            byType[kind] = Counter(
+                label: "crowdpulse_events_consumed_total",
+                dimensions: [("type", kind.description)],
+                factory: factory
+            )
+        }
+        self.acceptedByType = byType
+        self.lateEvents = Counter(label: "crowdpulse_late_events_total", dimensions: [], factory: factory)
+        self.metricRecords = Counter(
+            label: "crowdpulse_records_produced_total",
+            dimensions: [("topic", "metrics")],
+            factory: factory
+        )
+        self.repartitionRecords = Counter(
+            label: "crowdpulse_records_produced_total",
+            dimensions: [("topic", "repartition")],
+            factory: factory
+        )
+        self.windowsOpen = Gauge(label: "crowdpulse_windows_open", dimensions: [], factory: factory)
+        self.stateBytes = Gauge(label: "crowdpulse_state_bytes", dimensions: [], factory: factory)
+        self.rebalances = Counter(label: "crowdpulse_rebalances_total", dimensions: [], factory: factory)
+        self.deliveryFailures = Counter(label: "crowdpulse_delivery_failures_total", dimensions: [], factory: factory)
+        self.processingLatency = CoreMetrics.Timer(
+            label: "crowdpulse_event_processing_latency_seconds",
+            dimensions: [],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
+        self.windowEmitDelay = CoreMetrics.Timer(
+            label: "crowdpulse_window_emit_delay_seconds",
+            dimensions: [],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
+        self.factory = factory
     }
 
     public func deadLetter(_ reason: Rejection.Reason) -> Counter { self.deadLetters[reason]! }
+
+    public func consumed(_ kind: Event.Kind) -> Counter { self.acceptedByType[kind]! }
+
+    /// Consumer lag of one input partition (from librdkafka statistics); partitions are a bounded set.
+    public func consumerLag(_ topic: String, _ partition: Int32) -> Gauge {
+        Gauge(
+            label: "crowdpulse_consumer_lag",
+            dimensions: [("topic", topic), ("partition", String(partition))],
+            factory: self.factory
+        )
+    }
+
+    /// Wall clock − watermark of one input partition, in seconds: how far behind event time processing is.
+    public func watermarkDelay(_ topic: String, _ partition: Int32) -> Gauge {
+        Gauge(
+            label: "crowdpulse_watermark_delay_seconds",
+            dimensions: [("topic", topic), ("partition", String(partition))],
+            factory: self.factory
+        )
+    }
 }

@@ -113,11 +113,18 @@ public final class IngestPipeline: Sendable {
         var accepted = 0
         var duplicates = 0
         var tombstones = 0
+        var byKind = [0, 0, 0, 0, 0]
         defer {
             self.metrics.records.increment(by: batch.count)
             self.metrics.accepted.increment(by: accepted)
             self.metrics.duplicates.increment(by: duplicates)
             self.metrics.tombstones.increment(by: tombstones)
+            for kind in Event.Kind.allCases where byKind[Int(kind.rawValue)] > 0 {
+                self.metrics.consumed(kind).increment(by: byKind[Int(kind.rawValue)])
+            }
+            if let last = batch.last, let timestamp = last.timestamp, timestamp > 0 {
+                self.metrics.processingLatency.recordNanoseconds(max(0, now - timestamp) * 1_000_000)
+            }
         }
         try self.state.withLock { (state: inout State) throws(KafkaError) in
             for message in batch {
@@ -140,6 +147,7 @@ public final class IngestPipeline: Sendable {
                 switch outcome {
                 case .accepted(let event):
                     accepted += 1
+                    byKind[Int(event.kind.rawValue)] += 1
                     self.onEvent(event, partition)
                     var engine =
                         state.engines.removeValue(forKey: partition)
@@ -160,10 +168,23 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    /// Runs the wall-clock timers: idle close of silent partitions and brand stages.
+    /// Runs the wall-clock timers: idle close of silent partitions and brand stages; refreshes the gauges.
     public func tick() throws(KafkaError) {
         let now = self.nowMillis()
         try self.state.withLock { (state: inout State) throws(KafkaError) in
+            var windows = 0
+            var bytes = 0
+            for (partition, engine) in state.engines {
+                windows += engine.openWindowCount
+                bytes += engine.stateBytes
+                if engine.watermark > Int64.min {
+                    self.metrics.watermarkDelay(partition.topic, partition.partition)
+                        .record(Double(now - engine.watermark) / 1000)
+                }
+            }
+            for merger in state.mergers.values { windows += merger.openWindowCount }
+            self.metrics.windowsOpen.record(windows)
+            self.metrics.stateBytes.record(bytes)
             for partition in state.engines.keys.sorted() {
                 var engine = state.engines[partition]!
                 let outputs = engine.idle(nowWall: now)
@@ -225,6 +246,7 @@ public final class IngestPipeline: Sendable {
                 )
             )
             state.lateRecords += 1
+            self.metrics.lateEvents.increment()
         }
         try self.emit(others, sourceKey: nil, source: message.topicPartition, state: &state)
     }
@@ -251,6 +273,7 @@ public final class IngestPipeline: Sendable {
                 try self.producer.send(
                     ProducerRecord(topic: self.topics.repartition, key: Array(brand.utf8), value: message.encoded())
                 )
+                self.metrics.repartitionRecords.increment()
             case .late:
                 break  // only produced for a consumed message, with its bytes
             }
@@ -258,7 +281,12 @@ public final class IngestPipeline: Sendable {
     }
 
     private func produce(_ records: [MetricsRecord], state: inout State) throws(KafkaError) {
+        let now = self.nowMillis()
         for record in records {
+            if record.isFinal {
+                self.metrics.windowEmitDelay.recordNanoseconds(max(0, now - record.windowEnd) * 1_000_000)
+            }
+            self.metrics.metricRecords.increment()
             try self.producer.send(
                 ProducerRecord(
                     topic: self.topics.metrics,

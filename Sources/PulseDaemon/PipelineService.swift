@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import PulseCore
 import PulseKafka
@@ -18,6 +19,8 @@ public final class ConsumptionStats: Sendable {
         public var lastEvent: Event?
         public var metricsRecords = 0
         public var lateRecords = 0
+        /// Consumer lag per input partition, from librdkafka statistics.
+        public var consumerLag: [TopicPartition: Int64] = [:]
         public var assignment: [TopicPartition] = []
     }
 
@@ -98,8 +101,16 @@ public struct PipelineService: Service {
         do {
             let clock = ContinuousClock()
             var lastCommit = clock.now
+            var rebalances = 0
+            var failures = 0
             for try await batch in self.consumer.batches(maxWait: .seconds(1)).cancelOnGracefulShutdown() {
                 try self.pipeline.tick()
+                let newRebalances = self.consumer.rebalanceCount
+                self.pipeline.metrics.rebalances.increment(by: newRebalances - rebalances)
+                rebalances = newRebalances
+                let newFailures = self.producer.failedDeliveries
+                self.pipeline.metrics.deliveryFailures.increment(by: newFailures - failures)
+                failures = newFailures
                 guard !batch.isEmpty else { continue }
                 try self.pipeline.process(batch)
                 let counters = self.pipeline.counters

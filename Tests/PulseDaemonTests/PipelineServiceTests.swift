@@ -114,6 +114,12 @@ struct PipelineServiceTests {
         #expect(counters.rejectedTotal == 7)
         #expect(try metrics.expectCounter("crowdpulse_dead_letters_total", [("reason", "bad_value")]).totalValue == 1)
         #expect(try metrics.expectCounter("crowdpulse_events_accepted_total").totalValue == 4)
+        #expect(try metrics.expectCounter("crowdpulse_events_consumed_total", [("type", "like")]).totalValue == 4)
+        #expect(try metrics.expectCounter("crowdpulse_duplicates_total").totalValue == 1)
+        #expect(try metrics.expectCounter("crowdpulse_tombstones_total").totalValue == 1)
+        #expect(try metrics.expectCounter("crowdpulse_records_consumed_total").totalValue == Int64(total))
+        #expect(try metrics.expectCounter("crowdpulse_rebalances_total").totalValue >= 1)
+        #expect(try metrics.expectTimer("crowdpulse_event_processing_latency_seconds").values.count >= 1)
 
         // Read the dead letters back with a separate consumer.
         let reader = try KafkaConsumer(
