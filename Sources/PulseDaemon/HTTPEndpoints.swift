@@ -65,13 +65,18 @@ public enum HTTPEndpoints {
         )
     }
 
-    /// Readiness of a consuming daemon: ready once it owns partitions.
-    public static func readiness(of daemon: Daemon) -> @Sendable () -> Readiness {
-        { [consumer = daemon.consumer] in
+    /// Readiness of a consuming daemon: partitions assigned and consumer lag (from librdkafka statistics)
+    /// at most `maxLag` messages.
+    public static func readiness(of daemon: Daemon, maxLag: Int64 = 1000) -> @Sendable () -> Readiness {
+        { [consumer = daemon.consumer, stats = daemon.stats] in
             let assignment = consumer.assignment
-            return assignment.isEmpty
-                ? Readiness(isReady: false, reason: "no partitions assigned yet")
-                : Readiness(isReady: true, reason: "consuming \(assignment.count) partitions")
+            guard !assignment.isEmpty else { return Readiness(isReady: false, reason: "no partitions assigned yet") }
+            let lags = stats.current.consumerLag
+            let lag = assignment.reduce(Int64(0)) { $0 + (lags[$1] ?? 0) }
+            guard lag <= maxLag else {
+                return Readiness(isReady: false, reason: "catching up: consumer lag \(lag) > \(maxLag) messages")
+            }
+            return Readiness(isReady: true, reason: "consuming \(assignment.count) partitions, lag \(lag)")
         }
     }
 }

@@ -29,7 +29,8 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 ///   `windows.idle_close` (`60s`) · `windows.emit` (`final` | `updates`) · `windows.emit_interval` (`10s`)
 /// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
-/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`)
+/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000)
+/// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
 ///
 /// Durations are written `500ms`, `30s`, `5m`, `1h`; lists as YAML lists, or comma-separated in flags and
 /// environment variables. The environment variable of a key is `CROWDPULSE_` + the key upper-cased with
@@ -38,6 +39,10 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 public struct Settings: Sendable {
     public var daemon: Daemon.Configuration
     public var httpListen: String
+    /// `/readyz` answers 503 while the consumer lag is above this many messages.
+    public var readyMaxLag: Int64
+    /// How long SIGTERM/SIGINT may take to drain, commit and leave before the process is cancelled.
+    public var shutdownTimeoutMillis: Int64
     public var createTopics: Bool
     public var partitions: Int32
 
@@ -48,7 +53,8 @@ public struct Settings: Sendable {
         "topics.partitions", "windows.size", "windows.step", "windows.grace", "windows.idle_close", "windows.emit",
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
-        "metrics.weights.purchase", "processing.guarantee", "http.listen",
+        "metrics.weights.purchase", "processing.guarantee", "http.listen", "http.ready_max_lag",
+        "lifecycle.shutdown_timeout",
     ]
 
     /// Keys of librdkafka properties that hold secrets; their values are never printed.
@@ -109,6 +115,8 @@ public struct Settings: Sendable {
             "ingest.dedup_horizon: \(d.dedup.horizonMillis)ms",
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
             "processing.guarantee: at_least_once", "http.listen: \(settings.httpListen)",
+            "http.ready_max_lag: \(settings.readyMaxLag)",
+            "lifecycle.shutdown_timeout: \(settings.shutdownTimeoutMillis)ms",
         ]
         return lines
     }
@@ -257,6 +265,8 @@ public struct Settings: Sendable {
             dedup: Deduplicator.Configuration(horizonMillis: try millis("ingest.dedup_horizon", 600_000)),
             windows: windows
         )
+        self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
+        self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"
         guard self.httpListen.contains(":") else {
             throw SettingsError(key: "http.listen", reason: "'\(self.httpListen)' is not host:port")

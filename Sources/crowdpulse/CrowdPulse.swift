@@ -2,6 +2,7 @@ import ArgumentParser
 import CoreMetrics
 import Logging
 import Prometheus
+import PulseDaemon
 
 /// The `crowdpulse` command line.
 @main
@@ -21,13 +22,28 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format on standard error: text or json (one object per line).")
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument {
+        case text, json
+    }
+
     /// Bootstraps logging once, to standard error (standard output is for data).
     func bootstrapLogging() -> Logger {
         let level = self.logLevel
+        let format = self.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         return Logger(label: "crowdpulse")
     }

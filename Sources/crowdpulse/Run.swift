@@ -86,20 +86,21 @@ struct Run: AsyncParsableCommand {
         let http = try HTTPEndpoints.service(
             listen: settings.httpListen,
             registry: registry,
-            readiness: HTTPEndpoints.readiness(of: daemon),
+            readiness: HTTPEndpoints.readiness(of: daemon, maxLag: settings.readyMaxLag),
             logger: logger
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: daemon.service),
-                    .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
-                    .init(service: http),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: daemon.service),
+                .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
+                .init(service: http),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
+        // Past the deadline the group is cancelled: the consumer still leaves the group on its way out.
+        configuration.maximumGracefulShutdownDuration = .milliseconds(settings.shutdownTimeoutMillis)
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
 }

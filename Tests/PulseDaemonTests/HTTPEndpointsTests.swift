@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Prometheus
 import PulseCore
 import PulseDaemon
@@ -56,5 +57,26 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get { self.lock.withLock { self.storage } }
         set { self.lock.withLock { self.storage = newValue } }
+    }
+}
+
+@Suite("JSON logs")
+struct JSONLogHandlerTests {
+    @Test("Each event is one JSON object with level, message and metadata")
+    func jsonLines() throws {
+        let lines = Locked<[String]>([])
+        var handler = JSONLogHandler(label: "crowdpulse") { line in lines.value.append(line) }
+        handler.logLevel = .debug
+        handler[metadataKey: "kafka.group.id"] = "g"
+        let logger = Logger(label: "crowdpulse") { _ in handler }
+        logger.warning("Consumer error", metadata: ["kafka.error": "_TRANSPORT: \"quoted\"\nnext"])
+        let line = try #require(lines.value.first)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(object["level"] == "warning")
+        #expect(object["message"] == "Consumer error")
+        #expect(object["kafka.group.id"] == "g")
+        #expect(object["kafka.error"] == "_TRANSPORT: \"quoted\"\nnext")
+        #expect(object["ts"]?.hasSuffix("Z") == true)
     }
 }
