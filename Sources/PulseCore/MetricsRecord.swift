@@ -53,7 +53,8 @@ public struct MetricsRecord: Sendable, Equatable {
 
     var windowMinutes: Double { Double(self.windowEnd - self.windowStart) / 60_000 }
 
-    /// The JSON value, members in the documented order.
+    /// The JSON value, members in the documented order. Written straight into one string: this runs once
+    /// per entity and window, which on streams with many subjects is every few events.
     public func render() -> String {
         let a = self.aggregate
         let likes = a.count(.like)
@@ -69,87 +70,116 @@ public struct MetricsRecord: Sendable, Equatable {
         let sharesPerMinute = Double(shares) / self.windowMinutes
         let previousPerMinute = Double(self.previousShares ?? 0) / self.windowMinutes
         let uniqueUsers = a.users.count
-        let maxDepth = a.sharesByDepth.keys.max() ?? 0
-        let maxBreadth = a.sharesByDepth.values.max() ?? 0
-        let reach = a.sharerFollowers.values.reduce(0) { $0 + $1.followers }
-        let top = a.sharerFollowers.map { ($0.key, $0.value.followers) }
-            .sorted { ($0.1, $1.0) > ($1.1, $0.0) }.prefix(5)
+        let purchasers = a.purchasers.count
+        var maxDepth = 0
+        var maxBreadth = 0
+        for (depth, count) in a.sharesByDepth {
+            maxDepth = Swift.max(maxDepth, depth)
+            maxBreadth = Swift.max(maxBreadth, count)
+        }
+        var reach: Int64 = 0
+        for value in a.sharerFollowers.values { reach += value.followers }
 
         func ratio(_ numerator: Double, _ denominator: Double) -> String {
             denominator > 0 ? Self.number(numerator / denominator) : "null"
         }
-        func object(_ members: [(String, String)]) -> String { JSONText.object(members) }
 
-        let amounts = a.amounts.sorted { $0.key < $1.key }.map { ($0.key, Self.number($0.value)) }
-        let topAmplifiers =
-            "["
-            + top.map { object([("user_id", JSONText.quote($0.0)), ("followers", String($0.1))]) }
-            .joined(separator: ",") + "]"
-        return object([
-            ("schema", "\"crowdpulse.metrics/v1\""),
-            ("level", JSONText.quote(self.key.level.rawValue)),
-            ("entity", JSONText.quote(self.key.entity)),
-            (
-                "window",
-                object([
-                    ("start", JSONText.quote(RFC3339.format(millis: self.windowStart))),
-                    ("end", JSONText.quote(RFC3339.format(millis: self.windowEnd))),
-                ])
-            ),
-            ("is_final", self.isFinal ? "true" : "false"),
-            ("revision", String(self.revision)),
-            (
-                "counts",
-                object([
-                    ("like", String(likes)), ("comment", String(comments)), ("share", String(shares)),
-                    ("purchase", String(purchases)), ("view", String(views)),
-                ])
-            ),
-            ("unique_users", String(uniqueUsers)),
-            ("unique_users_approximate", a.users.isApproximate ? "true" : "false"),
-            (
-                "engagement",
-                object([
-                    ("total", String(total)), ("weighted", Self.number(weighted)),
-                    ("rate", ratio(Double(total), Double(views))),
-                ])
-            ),
-            (
-                "virality",
-                object([
-                    ("shares_per_min", Self.number(sharesPerMinute)),
-                    ("share_acceleration", Self.number(sharesPerMinute - previousPerMinute)),
-                    ("amplification", ratio(Double(shares), Double(likes + comments + shares))),
-                    ("growth", self.previousShares.map { ratio(Double(shares), Double($0)) } ?? "null"),
-                    ("max_depth", String(maxDepth)),
-                    ("max_breadth", String(maxBreadth)),
-                    ("reshare_ratio", ratio(Double(a.sharesWithParent), Double(a.sharesWithoutParent))),
-                    ("potential_reach", String(reach)),
-                    ("top_amplifiers", topAmplifiers),
-                ])
-            ),
-            (
-                "sentiment",
-                object([
-                    ("scored", String(a.scored)),
-                    ("mean", ratio(a.sentimentSum, Double(a.scored))),
-                    ("positive", String(a.positive)),
-                    ("neutral", String(a.neutral)),
-                    ("negative", String(a.negative)),
-                    ("negative_share", ratio(Double(a.negative), Double(a.scored))),
-                    ("net", ratio(Double(a.positive - a.negative), Double(a.scored))),
-                ])
-            ),
-            (
-                "revenue",
-                object([
-                    ("purchases", String(a.purchases)),
-                    ("purchasers", String(a.purchasers.count)),
-                    ("amount", object(amounts)),
-                    ("conversion", ratio(Double(a.purchasers.count), Double(uniqueUsers))),
-                ])
-            ),
-        ])
+        var out = ""
+        out.reserveCapacity(900)
+        out += #"{"schema":"crowdpulse.metrics/v1","level":"#
+        out += JSONText.quote(self.key.level.rawValue)
+        out += #","entity":"#
+        out += JSONText.quote(self.key.entity)
+        out += #","window":{"start":""#
+        out += RFC3339.format(millis: self.windowStart)
+        out += #"","end":""#
+        out += RFC3339.format(millis: self.windowEnd)
+        out += #""},"is_final":"#
+        out += self.isFinal ? "true" : "false"
+        out += #","revision":"#
+        out += String(self.revision)
+        out += #","counts":{"like":"#
+        out += String(likes)
+        out += #","comment":"#
+        out += String(comments)
+        out += #","share":"#
+        out += String(shares)
+        out += #","purchase":"#
+        out += String(purchases)
+        out += #","view":"#
+        out += String(views)
+        out += #"},"unique_users":"#
+        out += String(uniqueUsers)
+        out += #","unique_users_approximate":"#
+        out += a.users.isApproximate ? "true" : "false"
+        out += #","engagement":{"total":"#
+        out += String(total)
+        out += #","weighted":"#
+        out += Self.number(weighted)
+        out += #","rate":"#
+        out += ratio(Double(total), Double(views))
+        out += #"},"virality":{"shares_per_min":"#
+        out += Self.number(sharesPerMinute)
+        out += #","share_acceleration":"#
+        out += Self.number(sharesPerMinute - previousPerMinute)
+        out += #","amplification":"#
+        out += ratio(Double(shares), Double(likes + comments + shares))
+        out += #","growth":"#
+        out += self.previousShares.map { ratio(Double(shares), Double($0)) } ?? "null"
+        out += #","max_depth":"#
+        out += String(maxDepth)
+        out += #","max_breadth":"#
+        out += String(maxBreadth)
+        out += #","reshare_ratio":"#
+        out += ratio(Double(a.sharesWithParent), Double(a.sharesWithoutParent))
+        out += #","potential_reach":"#
+        out += String(reach)
+        out += #","top_amplifiers":["#
+        if !a.sharerFollowers.isEmpty {
+            let top = a.sharerFollowers.map { ($0.key, $0.value.followers) }
+                .sorted { ($0.1, $1.0) > ($1.1, $0.0) }.prefix(5)
+            var first = true
+            for (user, followers) in top {
+                if !first { out += "," }
+                first = false
+                out += #"{"user_id":"#
+                out += JSONText.quote(user)
+                out += #","followers":"#
+                out += String(followers)
+                out += "}"
+            }
+        }
+        out += #"]},"sentiment":{"scored":"#
+        out += String(a.scored)
+        out += #","mean":"#
+        out += ratio(a.sentimentSum, Double(a.scored))
+        out += #","positive":"#
+        out += String(a.positive)
+        out += #","neutral":"#
+        out += String(a.neutral)
+        out += #","negative":"#
+        out += String(a.negative)
+        out += #","negative_share":"#
+        out += ratio(Double(a.negative), Double(a.scored))
+        out += #","net":"#
+        out += ratio(Double(a.positive - a.negative), Double(a.scored))
+        out += #"},"revenue":{"purchases":"#
+        out += String(a.purchases)
+        out += #","purchasers":"#
+        out += String(purchasers)
+        out += #","amount":{"#
+        var firstAmount = true
+        for (currency, micros) in a.amountMicros.sorted(by: { $0.key < $1.key }) {
+            if !firstAmount { out += "," }
+            firstAmount = false
+            out += JSONText.quote(currency)
+            out += ":"
+            out += Self.number(Double(micros) / 1e6)
+        }
+        out += #"},"conversion":"#
+        out += ratio(Double(purchasers), Double(uniqueUsers))
+        out += "}}"
+        return out
     }
 
     /// A JSON number: integral values without a fraction, others with up to 6 decimals (rounded).
