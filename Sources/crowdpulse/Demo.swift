@@ -24,6 +24,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Partitions of the input topic.")
     var partitions: Int32 = 6
 
+    @Option(help: "Metrics window in seconds (short, so that records appear within seconds; run uses 60).")
+    var window: Int = 10
+
     @Option(help: "Address of the HTTP endpoints (/metrics, /healthz, /readyz), host:port.")
     var httpListen: String = "127.0.0.1:9720"
 
@@ -57,6 +60,11 @@ struct Demo: AsyncParsableCommand {
                 client: client,
                 groupID: "crowdpulse-demo",
                 topics: names,
+                windows: WindowEngine.Configuration(
+                    window: .tumbling(Int64(max(1, self.window)) * 1000),
+                    graceMillis: 5_000,
+                    idleCloseMillis: 10_000
+                ),
                 sessionTimeout: .seconds(6)
             ),
             stats: stats,
@@ -72,6 +80,9 @@ struct Demo: AsyncParsableCommand {
             logger: logger
         )
         print("Metrics:         curl http://\(self.httpListen)/metrics")
+        print(
+            "Metric records:  kcat -b \(broker.bootstrapServers) -t \(names.metrics) -C -o end   (\(self.window) s windows, 5 s grace)"
+        )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: http),
             .init(
