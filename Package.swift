@@ -64,11 +64,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "PulseTestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/PulseTestSupport"
+        ),
         .testTarget(name: "PulseCoreTests", dependencies: ["PulseCore"]),
         .testTarget(
             name: "PulseKafkaTests",
             dependencies: [
                 "PulseKafka",
+                "PulseTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -78,6 +84,7 @@ let package = Package(
                 "PulseDaemon",
                 "PulseKafka",
                 "PulseCore",
+                "PulseTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

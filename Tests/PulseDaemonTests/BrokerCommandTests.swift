@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PulseKafka
+import PulseTestSupport
 import Testing
 
 /// `crowdpulse broker` as its own process, used by independent clients over TCP.

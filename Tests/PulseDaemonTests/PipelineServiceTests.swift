@@ -4,6 +4,7 @@ import MetricsTestKit
 import PulseCore
 import PulseDaemon
 import PulseKafka
+import PulseTestSupport
 import ServiceLifecycle
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import PulseKafka
+import PulseTestSupport
 import Testing
 
 /// Interoperability with an independent client: kcat (Debian package `kcat`, installed by `make test`).
@@ -8,14 +9,14 @@ struct KcatInteropTests {
     let kcat: String
 
     init() throws {
-        self.kcat = try #require(which("kcat"), "kcat is not installed: run `make test`, which installs it")
+        self.kcat = try #require(findProgram("kcat"), "kcat is not installed: run `make test`, which installs it")
     }
 
     @Test("Messages produced by kcat are consumed by our Consumer", .timeLimit(.minutes(1)))
     func consumesWhatKcatProduced() async throws {
         let broker = try EmbeddedBroker(topics: [.init("from-kcat", partitions: 3)], logger: testLogger)
         let input = (0..<20).map { "key-\($0):value-\($0)" }.joined(separator: "\n") + "\n"
-        let produced = try runProcess(
+        let produced = try runProgram(
             self.kcat,
             ["-b", broker.bootstrapServers, "-t", "from-kcat", "-P", "-K", ":", "-H", "origin=kcat", "-z", "lz4"],
             input: input
@@ -55,7 +56,7 @@ struct KcatInteropTests {
                 )
             )
         }
-        let read = try runProcess(
+        let read = try runProgram(
             self.kcat,
             ["-b", broker.bootstrapServers, "-t", "to-kcat", "-C", "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h\n"]
         )

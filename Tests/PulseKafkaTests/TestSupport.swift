@@ -1,18 +1,10 @@
 import Foundation
 import Logging
 import PulseKafka
+import PulseTestSupport
 import Synchronization
 
-/// A logger for tests: warnings and above to standard error, so failures come with librdkafka's story.
-let testLogger: Logger = {
-    var logger = Logger(label: "test") { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .warning
-        return handler
-    }
-    logger.logLevel = .warning
-    return logger
-}()
+let testLogger = quietTestLogger()
 
 /// Thread-safe accumulator for values reported from consumer threads and hooks.
 final class Collector<Value: Sendable>: Sendable {
@@ -97,37 +89,6 @@ struct ConsumedRecord: Sendable, Equatable {
         self.value = String(decoding: message.value, as: UTF8.self)
         self.headers = message.headers
     }
-}
-
-/// Runs a program to completion and returns its standard output.
-@discardableResult
-func runProcess(_ path: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.standardError
-    let inputPipe = Pipe()
-    if input != nil { process.standardInput = inputPipe }
-    try process.run()
-    if let input {
-        inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inputPipe.fileHandleForWriting.close()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// Finds a program on `PATH`.
-func which(_ program: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for directory in path.split(separator: ":") {
-        let candidate = "\(directory)/\(program)"
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return nil
 }
 
 /// One value behind a lock, shareable with escaping closures.
