@@ -13,7 +13,7 @@ BENCH_PARTITIONS ?= 64
 FUZZ_SECONDS     ?= 60
 FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
 
-.PHONY: all deps build test lint demo bench fuzz fuzz-build clean
+.PHONY: all deps build test lint demo bench bench-peers fuzz fuzz-build clean
 
 all: build
 
@@ -88,6 +88,18 @@ bench: deps
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-replay
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
 	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
+
+## bench-peers: Quix Streams (tumbling 60 s count per key) vs CrowdPulse's full pipeline on one topic.
+PEER_VENV := .venv-peers
+$(PEER_VENV)/.ready:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q --disable-pip-version-check quixstreams confluent-kafka
+	@touch $@
+
+bench-peers: deps $(PEER_VENV)/.ready
+	$(SWIFT) build -c release --product crowdpulse
+	PEER_MESSAGES=$${PEER_MESSAGES:-500000} Benchmarks/run-peers-bench.sh \
+	  "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" $(PEER_VENV)/bin/python
 
 clean:
 	rm -rf .build $(VENV) .build-test.log Benchmarks/c/rawconsume

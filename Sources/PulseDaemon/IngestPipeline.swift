@@ -29,6 +29,7 @@ public final class IngestPipeline: Sendable {
         var retired = Ingestor.Counters()
         var metricsRecords = 0
         var lateRecords = 0
+        var lastTick: Int64?
     }
 
     private let state = Mutex(State())
@@ -169,9 +170,12 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Runs the wall-clock timers: idle close of silent partitions and brand stages; refreshes the gauges.
+    /// Called between batches; does its work at most once per second (the gauges walk all open windows).
     public func tick() throws(KafkaError) {
         let now = self.nowMillis()
         try self.state.withLock { (state: inout State) throws(KafkaError) in
+            if let last = state.lastTick, now - last < 1000 { return }
+            state.lastTick = now
             var windows = 0
             var bytes = 0
             for (partition, engine) in state.engines {

@@ -111,6 +111,12 @@ public struct PipelineService: Service {
                 let newFailures = self.producer.failedDeliveries
                 self.pipeline.metrics.deliveryFailures.increment(by: newFailures - failures)
                 failures = newFailures
+                // Commit on the interval even when no batch came (a tick), so that a finished stream is
+                // committed promptly.
+                if clock.now - lastCommit >= self.commitInterval {
+                    try await self.commit()
+                    lastCommit = clock.now
+                }
                 guard !batch.isEmpty else { continue }
                 try self.pipeline.process(batch)
                 let counters = self.pipeline.counters
@@ -129,10 +135,6 @@ public struct PipelineService: Service {
                         stats.acceptedByType[kind.description] = counters.acceptedByKind[Int(kind.rawValue)]
                     }
                     stats.assignment = assignment
-                }
-                if clock.now - lastCommit >= self.commitInterval {
-                    try await self.commit()
-                    lastCommit = clock.now
                 }
             }
             try await self.commit()
