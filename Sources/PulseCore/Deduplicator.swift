@@ -39,7 +39,7 @@ public struct Deduplicator: Sendable {
 
     /// Records `eventID` and tells whether it was already seen within the horizon.
     public mutating func isDuplicate(eventID: String, occurredAt: Int64) -> Bool {
-        let hash = Self.hash(eventID)
+        let hash = stableHash(eventID)
         if self.seen[hash] != nil { return true }
         let bucket = Self.floorDiv(occurredAt, self.configuration.bucketMillis)
         let horizonBuckets = Self.ceilDiv(self.configuration.horizonMillis, self.configuration.bucketMillis)
@@ -67,14 +67,6 @@ public struct Deduplicator: Sendable {
             self.seen.removeValue(forKey: hash)
             if early { self.evictedEarly += 1 }
         }
-    }
-
-    static func hash(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        return hash
     }
 
     public static func floorDiv(_ value: Int64, _ divisor: Int64) -> Int64 {

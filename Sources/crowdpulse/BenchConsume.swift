@@ -56,7 +56,7 @@ struct BenchConsume: AsyncParsableCommand {
             }
         }
         let elapsed = clock.now - (start ?? clock.now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         await consumer.close()
         print(
             "swift_consumer messages=\(count) seconds=\(String(format: "%.3f", seconds)) rate=\(Int(Double(count) / seconds)) mb_per_s=\(String(format: "%.1f", Double(bytes) / seconds / 1e6)) checksum=\(checksum)"

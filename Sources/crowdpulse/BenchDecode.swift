@@ -88,7 +88,3 @@ struct BenchDecode: ParsableCommand {
         )
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
-}

@@ -41,7 +41,7 @@ struct BenchReplay: ParsableCommand {
             }
             lines += replay.finish().count
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         print("replay: \(Int(Double(self.events) / seconds)) events/s on one core (\(lines) output records)")
         if peakWindows > 0 {
             print("state: \(peakWindows) open entity-windows at peak, \(peakBytes / peakWindows) bytes each (estimate)")

@@ -70,3 +70,8 @@ func bootstrapPrometheus() -> PrometheusCollectorRegistry {
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     return registry
 }
+
+extension Duration {
+    /// The duration in seconds, for rates in the benchmark and generator output.
+    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+}

@@ -76,7 +76,7 @@ struct Generate: AsyncParsableCommand {
         }
         try await producer.flush(timeout: .seconds(120))
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         guard producer.failedDeliveries == 0 else {
             throw ValidationError("\(producer.failedDeliveries) of \(self.count) events were not delivered")
         }
