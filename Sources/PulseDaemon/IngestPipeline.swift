@@ -115,8 +115,9 @@ public final class IngestPipeline: Sendable {
         var duplicates = 0
         var tombstones = 0
         var byKind = [0, 0, 0, 0, 0]
+        var inputRecords = 0  // the repartition topic's own records are not input
         defer {
-            self.metrics.records.increment(by: batch.count)
+            self.metrics.records.increment(by: inputRecords)
             self.metrics.accepted.increment(by: accepted)
             self.metrics.duplicates.increment(by: duplicates)
             self.metrics.tombstones.increment(by: tombstones)
@@ -135,6 +136,7 @@ public final class IngestPipeline: Sendable {
                     try self.handleRepartition(message, now: now, state: &state)
                     continue
                 }
+                inputRecords += 1
                 var ingestor =
                     state.ingestors.removeValue(forKey: partition)
                     ?? Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup))
