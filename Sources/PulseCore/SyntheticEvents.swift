@@ -37,7 +37,8 @@ public struct SyntheticEvents: Sendable {
         self.random = SplitMix64(seed: configuration.seed)
     }
 
-    private static let comments: [(lang: String, text: String)] = [
+    /// The comment texts the generator draws from, one or more per supported language.
+    public static let comments: [(lang: String, text: String)] = [
         ("en", "Love this, the quality is amazing and shipping was fast!"),
         ("en", "Worst purchase ever. Broken on arrival and support ignores me."),
         ("en", "Not bad, but the colour is different from the photos."),

@@ -52,6 +52,13 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
     /// Purchase amount per currency.
     public var amounts: [String: Double] { self.amountMicros.mapValues { Double($0) / 1e6 } }
     public var purchasers: UniqueCounter
+    /// Negative-comment sample and purchasers for crisis detection; `nil` until the window has either.
+    public var crisis: CrisisEvidence? = nil
+    /// The brand of the latest event that named one (a subject's brand, for the detector's priors).
+    public var brand: String? = nil
+
+    /// "New account" for the authenticity assessment: created at most this long before the comment.
+    public static let newAccountMillis: Int64 = 30 * 86_400_000
 
     public init(exactLimit: Int = 1000) {
         self.users = UniqueCounter(exactLimit: exactLimit)
@@ -62,6 +69,7 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
     public mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?) {
         self.counts[Int(event.kind.rawValue)] += 1
         self.users.insert(userHash)
+        if let brand = event.brand, brand != self.brand { self.brand = brand }
         switch event.kind {
         case .share:
             if event.parentEventID != nil { self.sharesWithParent += 1 } else { self.sharesWithoutParent += 1 }
@@ -78,7 +86,14 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
                 switch SentimentLabel(score: sentiment) {
                 case .positive: self.positive += 1
                 case .neutral: self.neutral += 1
-                case .negative: self.negative += 1
+                case .negative:
+                    self.negative += 1
+                    if self.crisis == nil { self.crisis = CrisisEvidence() }
+                    self.crisis!.addNegative(
+                        event,
+                        userHash: userHash,
+                        newAccountMillis: Self.newAccountMillis
+                    )
                 }
             }
         case .purchase:
@@ -87,6 +102,8 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
             let micros = Int64(exactly: ((event.amount ?? 0) * 1e6).rounded()) ?? Int64.max / 2
             self.amountMicros[event.currency ?? "XXX", default: 0] &+= micros
             self.purchasers.insert(userHash)
+            if self.crisis == nil { self.crisis = CrisisEvidence() }
+            self.crisis!.addBuyer(userHash)
         case .like, .view:
             break
         }
@@ -107,6 +124,11 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
         self.purchases += other.purchases
         self.amountMicros.merge(other.amountMicros, uniquingKeysWith: &+)
         self.purchasers.merge(other.purchasers)
+        if self.brand == nil { self.brand = other.brand }
+        if let evidence = other.crisis {
+            if self.crisis == nil { self.crisis = CrisisEvidence() }
+            self.crisis!.merge(evidence)
+        }
     }
 
     public func count(_ kind: Event.Kind) -> Int { self.counts[Int(kind.rawValue)] }
@@ -117,6 +139,7 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
         var bytes = 200 + self.users.stateBytes + self.purchasers.stateBytes
         bytes += self.sharesByDepth.capacity * 24 + self.amountMicros.capacity * 32
         bytes += self.sharerFollowers.reduce(0) { $0 + 24 + $1.key.utf8.count }
+        bytes += self.crisis?.stateBytes ?? 0
         return bytes
     }
 }

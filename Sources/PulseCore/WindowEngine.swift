@@ -124,7 +124,7 @@ public struct WindowEngine: Sendable {
 
     public init(
         configuration: Configuration = Configuration(),
-        scorer: any SentimentScorer = PlaceholderLexiconScorer()
+        scorer: any SentimentScorer = MultilingualSentimentScorer()
     ) {
         self.configuration = configuration
         self.scorer = scorer

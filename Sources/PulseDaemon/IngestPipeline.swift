@@ -58,7 +58,7 @@ public final class IngestPipeline: Sendable {
         windows: WindowEngine.Configuration = WindowEngine.Configuration(),
         repartitionPartitions: Int32 = 1,
         inputPartitions: [String: Int32] = [:],
-        scorer: any SentimentScorer = PlaceholderLexiconScorer(),
+        scorer: any SentimentScorer = MultilingualSentimentScorer(),
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,

@@ -45,7 +45,7 @@ struct OutputLineTests {
         #expect(binaryObject["value_encoding"] as? String == "base64")
         #expect(
             replay.summary
-                == "events 2, accepted 0, dead-lettered 2 (invalid_utf8 1, bad_type 1), duplicates 0, late 0, metric records 0"
+                == "events 2, accepted 0, dead-lettered 2 (invalid_utf8 1, bad_type 1), duplicates 0, late 0, metric records 0, alert records 0"
         )
     }
 }

@@ -41,7 +41,7 @@ struct ReplayCommandTests {
         #expect(objects[1]["value_encoding"] as? String == "base64")
         #expect(
             String(decoding: errors, as: UTF8.self).contains(
-                "events 5, accepted 2, dead-lettered 2 (invalid_utf8 1, missing_field 1), duplicates 1, late 1, metric records 1"
+                "events 5, accepted 2, dead-lettered 2 (invalid_utf8 1, missing_field 1), duplicates 1, late 1, metric records 1, alert records 0"
             )
         )
     }

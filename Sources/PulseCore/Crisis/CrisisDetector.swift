@@ -1,0 +1,595 @@
+/// Negative-spike detection for the entities of one level (subjects or brands), on event time
+/// (design §5). Fed the final metric records of tumbling windows of `step` (the metric windows'
+/// default: 1 minute), it evaluates every entity at each step boundary once the watermark has passed
+/// it, over a hopping window of `window` (default 5 minutes): the last five one-minute buckets.
+///
+/// The condition, for `NegativeSentimentSpike`, all of:
+/// - organic negative volume (negative × (1 − coordinated share)) ≥ `minNegative`;
+/// - its robust z against the entity's own seasonal baseline ≥ 3 (`warning`; ≥ 5 or
+///   ≥ `criticalVolume` is `critical`). The baseline is the median of the same hour of day over the
+///   previous days (±1 hour) once two days are known, else of the last 24 hours; spread is
+///   1.4826·MAD with a Poisson floor √median, so a quiet entity needs a real wave, not three comments;
+/// - the negative *share* is above its baseline by ≥ `shareZ` standard errors. The share baseline is
+///   the entity's history shrunk towards its brand's share (subjects) or the whole stream's (brands),
+///   so a new entity borrows a prior (cold start), and growth or a daily peak of ordinary traffic —
+///   more comments with the usual share of negative ones — never qualifies.
+///
+/// `CoordinatedNegativeCampaign` (at `warning` only) uses the same tests on the coordinated part of the
+/// volume, when the coordinated share reaches `mixedAt`. Each alert name has its own lifecycle.
+public struct CrisisDetector: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var windowMillis: Int64
+        public var stepMillis: Int64
+        /// `detection.min_negative`: negative comments (organic ones for the spike) within one window.
+        public var minNegative: Int
+        public var warningZ: Double
+        public var criticalZ: Double
+        /// Organic negative volume in one window that is critical whatever the baseline.
+        public var criticalVolume: Int
+        /// Standard errors the negative share must exceed its baseline by.
+        public var shareZ: Double
+        /// The (organic or coordinated) negative volume must be at least this multiple of the expected.
+        public var minLift: Double
+        public var mixedAt: Double
+        public var coordinatedAt: Double
+        public var lifecycle: AlertLifecycle.Configuration
+        /// Entities with no data, no alert and nothing pending for this long are forgotten.
+        public var idleTTLMillis: Int64
+        public var maxEntities: Int
+
+        public init(
+            windowMillis: Int64 = 300_000,
+            stepMillis: Int64 = 60_000,
+            minNegative: Int = 15,
+            warningZ: Double = 3,
+            criticalZ: Double = 5,
+            criticalVolume: Int = 250,
+            shareZ: Double = 4,
+            minLift: Double = 2,
+            mixedAt: Double = 0.3,
+            coordinatedAt: Double = 0.6,
+            lifecycle: AlertLifecycle.Configuration = .init(),
+            idleTTLMillis: Int64 = 8 * 86_400_000,
+            maxEntities: Int = 200_000
+        ) {
+            self.windowMillis = windowMillis
+            self.stepMillis = stepMillis
+            self.minNegative = minNegative
+            self.warningZ = warningZ
+            self.criticalZ = criticalZ
+            self.criticalVolume = criticalVolume
+            self.shareZ = shareZ
+            self.minLift = minLift
+            self.mixedAt = mixedAt
+            self.coordinatedAt = coordinatedAt
+            self.lifecycle = lifecycle
+            self.idleTTLMillis = idleTTLMillis
+            self.maxEntities = maxEntities
+        }
+    }
+
+    /// The figures of one evaluation, which the alert explains.
+    public struct Evaluation: Sendable, Equatable {
+        public var at: Int64
+        public var negative: Int
+        public var scored: Int
+        public var organicNegative: Double
+        /// Expected negative comments per window, and the spread the z uses.
+        public var expectedNegative: Double
+        public var spread: Double
+        /// z of the organic (spike) or coordinated (campaign) volume.
+        public var z: Double
+        public var share: Double
+        public var baselineShare: Double
+        public var shareZ: Double
+        public var historyHours: Int
+        public var authenticity: AuthenticityAssessment
+        public var comments: [NegativeComment]
+    }
+
+    /// A state change of one alert.
+    public struct AlertEvent: Sendable, Equatable {
+        public enum Change: String, Sendable {
+            case firing, escalated, resolved
+        }
+
+        public var change: Change
+        public var alertname: String
+        public var level: EntityLevel
+        public var entity: String
+        public var brand: String?
+        public var severity: AlertSeverity
+        public var previousSeverity: AlertSeverity?
+        public var startsAt: Int64
+        public var detectedAt: Int64
+        /// Event time of this change (the evaluation).
+        public var at: Int64
+        public var evaluation: Evaluation
+
+        /// Hash of `alertname`, `level` and `entity`: stable across escalation.
+        public var fingerprint: String { Self.fingerprint(self.alertname, self.level, self.entity) }
+
+        public static func fingerprint(_ alertname: String, _ level: EntityLevel, _ entity: String) -> String {
+            let hash = stableHash("\(alertname)\u{1F}\(level.rawValue)\u{1F}\(entity)")
+            let hex = String(hash, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }
+    }
+
+    public static let spikeName = "NegativeSentimentSpike"
+    public static let campaignName = "CoordinatedNegativeCampaign"
+
+    struct Bucket: Sendable {
+        var start: Int64
+        var negative: Int
+        var scored: Int
+        var evidence: CrisisEvidence?
+    }
+
+    /// Hourly negative and scored counts over the last `hours` hours, indexed by absolute hour.
+    struct HourlyHistory: Sendable {
+        static let hours = 8 * 24
+        var negative = [UInt32](repeating: 0, count: hours)
+        var scored = [UInt32](repeating: 0, count: hours)
+        /// Absolute hour of the oldest slot still valid; slots before it were never observed.
+        var firstHour: Int64
+        var latestHour: Int64
+
+        init(firstHour: Int64) {
+            self.firstHour = firstHour
+            self.latestHour = firstHour
+        }
+
+        mutating func add(hour: Int64, negative: Int, scored: Int) {
+            if hour > self.latestHour {
+                // Clear the slots the clock skipped over.
+                var cleared = self.latestHour + 1
+                while cleared <= hour && cleared <= self.latestHour + Int64(Self.hours) {
+                    let slot = Int(cleared % Int64(Self.hours))
+                    self.negative[slot] = 0
+                    self.scored[slot] = 0
+                    cleared += 1
+                }
+                self.latestHour = hour
+            }
+            guard hour > self.latestHour - Int64(Self.hours), hour >= self.firstHour else { return }
+            let slot = Int(hour % Int64(Self.hours))
+            self.negative[slot] &+= UInt32(clamping: negative)
+            self.scored[slot] &+= UInt32(clamping: scored)
+        }
+
+        func known(_ hour: Int64) -> Bool {
+            hour >= self.firstHour && hour <= self.latestHour && hour > self.latestHour - Int64(Self.hours)
+        }
+
+        func value(_ hour: Int64) -> (negative: Int, scored: Int) {
+            guard self.known(hour) else { return (0, 0) }
+            let slot = Int(hour % Int64(Self.hours))
+            return (Int(self.negative[slot]), Int(self.scored[slot]))
+        }
+    }
+
+    struct EntityState: Sendable {
+        var brand: String?
+        var buckets: [Bucket] = []
+        var history: HourlyHistory
+        var spike: AlertLifecycle
+        var campaign: AlertLifecycle
+        var spikeDetected: Int64?
+        var campaignDetected: Int64?
+        var spikeOnset: Int64?
+        var campaignOnset: Int64?
+        var lastSeen: Int64
+    }
+
+    public let configuration: Configuration
+    public let level: EntityLevel
+    private var entities: [String: EntityState] = [:]
+    /// Purchasers per brand (user hashes), for the verified-customer share; bounded per brand.
+    private var buyers: [String: Set<UInt64>] = [:]
+    private static let buyersPerBrand = 50_000
+    /// Negative and scored comments per brand and overall, for the share priors.
+    private var brandTotals: [String: (negative: Double, scored: Double)] = [:]
+    private var globalTotals: (negative: Double, scored: Double) = (0, 0)
+    /// The last step boundary evaluated.
+    public private(set) var evaluatedThrough: Int64 = Int64.min
+    public private(set) var evictions = 0
+
+    public init(level: EntityLevel, configuration: Configuration = Configuration()) {
+        self.level = level
+        self.configuration = configuration
+    }
+
+    public var entityCount: Int { self.entities.count }
+
+    /// Entities whose spike or campaign alert is firing.
+    public var firing: [(entity: String, alertname: String, severity: AlertSeverity)] {
+        var result: [(String, String, AlertSeverity)] = []
+        for (entity, state) in self.entities {
+            if case .firing(_, let severity, _) = state.spike.state {
+                result.append((entity, Self.spikeName, severity))
+            }
+            if case .firing(_, let severity, _) = state.campaign.state {
+                result.append((entity, Self.campaignName, severity))
+            }
+        }
+        return result.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+
+    /// Takes one final metric record of this level.
+    public mutating func observe(_ record: MetricsRecord) {
+        guard record.isFinal, record.key.level == self.level else { return }
+        let aggregate = record.aggregate
+        let entity = record.key.entity
+        let start = record.windowStart
+        let hour = start / 3_600_000
+        if self.entities[entity] == nil {
+            if self.entities.count >= self.configuration.maxEntities { self.evictOne() }
+            self.entities[entity] = EntityState(
+                brand: nil,
+                history: HourlyHistory(firstHour: hour),
+                spike: AlertLifecycle(configuration: self.configuration.lifecycle),
+                campaign: AlertLifecycle(configuration: self.configuration.lifecycle),
+                lastSeen: start
+            )
+        }
+        let brand = self.level == .brand ? entity : aggregate.brand
+        self.entities[entity]!.modify { state in
+            if let brand { state.brand = brand }
+            state.lastSeen = max(state.lastSeen, start)
+            state.history.add(hour: hour, negative: aggregate.negative, scored: aggregate.scored)
+            if aggregate.scored > 0 || aggregate.crisis != nil {
+                state.buckets.append(
+                    Bucket(
+                        start: start,
+                        negative: aggregate.negative,
+                        scored: aggregate.scored,
+                        evidence: aggregate.crisis
+                    )
+                )
+            }
+        }
+        if let brand, let purchasers = aggregate.crisis?.buyers, !purchasers.isEmpty {
+            var known = self.buyers[brand, default: []]
+            for buyer in purchasers where known.count < Self.buyersPerBrand { known.insert(buyer) }
+            self.buyers[brand] = known
+        }
+        if aggregate.scored > 0 {
+            if let brand {
+                var totals = self.brandTotals[brand, default: (0, 0)]
+                totals.negative += Double(aggregate.negative)
+                totals.scored += Double(aggregate.scored)
+                if totals.scored > 1e6 { totals = (totals.negative / 2, totals.scored / 2) }
+                self.brandTotals[brand] = totals
+            }
+            self.globalTotals.negative += Double(aggregate.negative)
+            self.globalTotals.scored += Double(aggregate.scored)
+            if self.globalTotals.scored > 1e7 {
+                self.globalTotals = (self.globalTotals.negative / 2, self.globalTotals.scored / 2)
+            }
+        }
+    }
+
+    /// Evaluates every step boundary up to `watermark` (records of windows ending by it must have been
+    /// observed). Returns the alert state changes, in event-time order.
+    public mutating func advance(to watermark: Int64) -> [AlertEvent] {
+        let step = self.configuration.stepMillis
+        guard watermark != Int64.min else { return [] }
+        let through = Self.floor(watermark, step)
+        if self.evaluatedThrough == Int64.min {
+            // Start at the first boundary after the earliest data.
+            guard let earliest = self.entities.values.compactMap({ $0.buckets.first?.start }).min() else { return [] }
+            self.evaluatedThrough = Self.floor(earliest, step)
+        }
+        var events: [AlertEvent] = []
+        var boundary = self.evaluatedThrough + step
+        while boundary <= through {
+            events += self.evaluate(at: boundary)
+            self.evaluatedThrough = boundary
+            boundary += step
+            // Quiet stretch: with no alert live and every bucket still ahead, jump to the first of them.
+            if !self.hasLiveLifecycle {
+                let pending = self.entities.values.compactMap { $0.buckets.first?.start }
+                if pending.allSatisfy({ $0 >= boundary }) {
+                    let next = pending.min().map { Self.floor($0, step) + step } ?? through + step
+                    if next > boundary {
+                        boundary = next
+                        self.evaluatedThrough = min(through, next - step)
+                    }
+                }
+            }
+        }
+        return events
+    }
+
+    private var hasLiveLifecycle: Bool {
+        self.entities.values.contains { $0.spike.state != .inactive || $0.campaign.state != .inactive }
+    }
+
+    static func floor(_ value: Int64, _ step: Int64) -> Int64 {
+        value >= 0 ? value / step * step : ((value - step + 1) / step) * step
+    }
+
+    private mutating func evaluate(at time: Int64) -> [AlertEvent] {
+        var events: [AlertEvent] = []
+        let windowStart = time - self.configuration.windowMillis
+        for entity in self.entities.keys.sorted() {
+            var state = self.entities[entity]!
+            state.buckets.removeAll { $0.start < windowStart }
+            let buckets = state.buckets.filter { $0.start < time }
+            let live = state.spike.state != .inactive || state.campaign.state != .inactive
+            if buckets.isEmpty && !live {
+                if time - state.lastSeen > self.configuration.idleTTLMillis {
+                    self.entities[entity] = nil
+                    self.evictions += 1
+                } else {
+                    self.entities[entity] = state
+                }
+                continue
+            }
+            let evaluation = self.evaluation(of: state, buckets: buckets, at: time, force: live)
+            var spikeSeverity: AlertSeverity? = nil
+            var campaignSeverity: AlertSeverity? = nil
+            if let evaluation {
+                let configuration = self.configuration
+                let shareHigh = evaluation.shareZ >= configuration.shareZ
+                let organicZ = (evaluation.organicNegative - evaluation.expectedNegative) / evaluation.spread
+                let expected = max(evaluation.expectedNegative, 1)
+                if shareHigh && evaluation.organicNegative >= Double(configuration.minNegative)
+                    && organicZ >= configuration.warningZ
+                    && evaluation.organicNegative >= configuration.minLift * expected
+                {
+                    spikeSeverity =
+                        organicZ >= configuration.criticalZ
+                            || evaluation.organicNegative >= Double(configuration.criticalVolume)
+                        ? .critical : .warning
+                }
+                let coordinated = Double(evaluation.negative) - evaluation.organicNegative
+                let coordinatedZ = (coordinated - evaluation.expectedNegative) / evaluation.spread
+                if shareHigh && evaluation.authenticity.coordinatedShare >= configuration.mixedAt
+                    && coordinated >= Double(configuration.minNegative) && coordinatedZ >= configuration.warningZ
+                    && coordinated >= configuration.minLift * expected
+                {
+                    campaignSeverity = .warning
+                }
+                for (alertname, severity, z) in [
+                    (Self.spikeName, spikeSeverity, organicZ), (Self.campaignName, campaignSeverity, coordinatedZ),
+                ] {
+                    var current = evaluation
+                    current.z = z
+                    let actions =
+                        alertname == Self.spikeName
+                        ? state.spike.evaluate(at: time, breaching: severity)
+                        : state.campaign.evaluate(at: time, breaching: severity)
+                    events += self.events(actions, alertname, entity, state, current, &state)
+                }
+            } else {
+                let empty = Evaluation.quiet(at: time)
+                events += self.events(
+                    state.spike.evaluate(at: time, breaching: nil),
+                    Self.spikeName,
+                    entity,
+                    state,
+                    empty,
+                    &state
+                )
+                events += self.events(
+                    state.campaign.evaluate(at: time, breaching: nil),
+                    Self.campaignName,
+                    entity,
+                    state,
+                    empty,
+                    &state
+                )
+            }
+            self.entities[entity] = state
+        }
+        return events
+    }
+
+    private func events(
+        _ actions: [AlertLifecycle.Action],
+        _ alertname: String,
+        _ entity: String,
+        _ snapshot: EntityState,
+        _ evaluation: Evaluation,
+        _ state: inout EntityState
+    ) -> [AlertEvent] {
+        actions.map { action in
+            let isSpike = alertname == Self.spikeName
+            switch action {
+            case .fire(let severity, let startsAt, let detectedAt):
+                // The onset of the wave is its first negative comment in the window that first breached.
+                let onset = evaluation.comments.map(\.at).min().map { min($0, startsAt) } ?? startsAt
+                let starts = max(onset, startsAt - self.configuration.windowMillis)
+                if isSpike {
+                    state.spikeDetected = detectedAt
+                    state.spikeOnset = starts
+                } else {
+                    state.campaignDetected = detectedAt
+                    state.campaignOnset = starts
+                }
+                return AlertEvent(
+                    change: .firing,
+                    alertname: alertname,
+                    level: self.level,
+                    entity: entity,
+                    brand: snapshot.brand,
+                    severity: severity,
+                    previousSeverity: nil,
+                    startsAt: starts,
+                    detectedAt: detectedAt,
+                    at: detectedAt,
+                    evaluation: evaluation
+                )
+            case .escalate(let from, let to, let at):
+                return AlertEvent(
+                    change: .escalated,
+                    alertname: alertname,
+                    level: self.level,
+                    entity: entity,
+                    brand: snapshot.brand,
+                    severity: to,
+                    previousSeverity: from,
+                    startsAt: (isSpike ? snapshot.spikeOnset : snapshot.campaignOnset) ?? at,
+                    detectedAt: (isSpike ? snapshot.spikeDetected : snapshot.campaignDetected) ?? at,
+                    at: at,
+                    evaluation: evaluation
+                )
+            case .resolve(let severity, let startsAt, let endsAt):
+                return AlertEvent(
+                    change: .resolved,
+                    alertname: alertname,
+                    level: self.level,
+                    entity: entity,
+                    brand: snapshot.brand,
+                    severity: severity,
+                    previousSeverity: nil,
+                    startsAt: (isSpike ? snapshot.spikeOnset : snapshot.campaignOnset) ?? startsAt,
+                    detectedAt: (isSpike ? snapshot.spikeDetected : snapshot.campaignDetected) ?? startsAt,
+                    at: endsAt,
+                    evaluation: evaluation
+                )
+            }
+        }
+    }
+
+    /// The figures for one entity at `time`; `nil` when the window has too few negative comments to
+    /// matter (the assessment is not worth computing).
+    private func evaluation(of state: EntityState, buckets: [Bucket], at time: Int64, force: Bool) -> Evaluation? {
+        let negative = buckets.reduce(0) { $0 + $1.negative }
+        let scored = buckets.reduce(0) { $0 + $1.scored }
+        guard force || negative >= self.configuration.minNegative else { return nil }
+
+        // Volume baseline: robust statistics of past hourly negatives scaled to one window.
+        let hour = time / 3_600_000
+        let scale = Double(self.configuration.windowMillis) / 3_600_000
+        var samples: [Double] = []
+        let history = state.history
+        let knownHours = Int(min(Int64(HourlyHistory.hours), max(0, hour - history.firstHour)))
+        if knownHours >= 48 {
+            for day in 1...7 {
+                for offset in -1...1 {
+                    let past = hour - Int64(24 * day) + Int64(offset)
+                    if past < hour, history.known(past) { samples.append(Double(history.value(past).negative) * scale) }
+                }
+            }
+        }
+        if samples.count < 3 {
+            samples = []
+            var past = hour - 1
+            while past >= hour - 24 && history.known(past) {
+                samples.append(Double(history.value(past).negative) * scale)
+                past -= 1
+            }
+        }
+        let expected = samples.isEmpty ? 0 : Self.median(samples)
+        let mad = samples.isEmpty ? 0 : Self.median(samples.map { abs($0 - expected) })
+        let spread = max(1.4826 * mad, max(expected, 1).squareRoot())
+
+        // Share baseline: the entity's past share shrunk towards its brand's (subjects) or the stream's.
+        var pastNegative = 0.0
+        var pastScored = 0.0
+        var past = hour - 1
+        while past >= hour - Int64(HourlyHistory.hours) && history.known(past) {
+            let value = history.value(past)
+            pastNegative += Double(value.negative)
+            pastScored += Double(value.scored)
+            past -= 1
+        }
+        let prior = self.prior(for: state)
+        let strength = 200.0
+        let baselineShare = min(0.95, max(0.02, (pastNegative + strength * prior) / (pastScored + strength)))
+        let share = scored > 0 ? Double(negative) / Double(scored) : 0
+        let shareZ =
+            scored > 0
+            ? (share - baselineShare) / (baselineShare * (1 - baselineShare) / Double(scored)).squareRoot() : 0
+
+        // Authenticity over the window's sampled negatives.
+        var comments: [NegativeComment] = []
+        var newAccounts = 0
+        var withAge = 0
+        for bucket in buckets {
+            guard let evidence = bucket.evidence else { continue }
+            comments += evidence.comments
+            newAccounts += evidence.newAccounts
+            withAge += evidence.withAccountAge
+        }
+        comments.sort { ($0.at, $0.sampleKey) < ($1.at, $1.sampleKey) }
+        let brandBuyers = state.brand.flatMap { self.buyers[$0] } ?? []
+        let authenticity = AuthenticityAssessment.assess(
+            comments,
+            newAccounts: (newAccounts, withAge),
+            isBuyer: { brandBuyers.contains($0) },
+            mixedAt: self.configuration.mixedAt,
+            coordinatedAt: self.configuration.coordinatedAt
+        )
+        return Evaluation(
+            at: time,
+            negative: negative,
+            scored: scored,
+            organicNegative: Double(negative) * (1 - authenticity.coordinatedShare),
+            expectedNegative: expected,
+            spread: spread,
+            z: 0,
+            share: share,
+            baselineShare: baselineShare,
+            shareZ: shareZ,
+            historyHours: knownHours,
+            authenticity: authenticity,
+            comments: comments
+        )
+    }
+
+    /// The share of negative comments a new entity is assumed to have: its brand's so far (subjects), the
+    /// whole stream's (brands, or a subject of a brand not seen yet), 0.2 before anything is known.
+    private func prior(for state: EntityState) -> Double {
+        if self.level == .subject, let brand = state.brand, let totals = self.brandTotals[brand], totals.scored >= 50 {
+            return totals.negative / totals.scored
+        }
+        if self.globalTotals.scored >= 50 { return self.globalTotals.negative / self.globalTotals.scored }
+        return 0.2
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    /// Drops the entity seen longest ago that has no live alert (the cap on entities).
+    private mutating func evictOne() {
+        let candidate = self.entities.filter {
+            $0.value.spike.state == .inactive && $0.value.campaign.state == .inactive
+        }
+        .min { $0.value.lastSeen < $1.value.lastSeen }
+        if let candidate {
+            self.entities[candidate.key] = nil
+            self.evictions += 1
+        }
+    }
+}
+
+extension CrisisDetector.Evaluation {
+    static func quiet(at time: Int64) -> Self {
+        Self(
+            at: time,
+            negative: 0,
+            scored: 0,
+            organicNegative: 0,
+            expectedNegative: 0,
+            spread: 1,
+            z: 0,
+            share: 0,
+            baselineShare: 0,
+            shareZ: 0,
+            historyHours: 0,
+            authenticity: .empty,
+            comments: []
+        )
+    }
+}
+
+extension CrisisDetector.EntityState {
+    fileprivate mutating func modify(_ body: (inout Self) -> Void) { body(&self) }
+}

@@ -1,0 +1,143 @@
+/// One negative comment, as much as the authenticity assessment and the alert's explanation need.
+public struct NegativeComment: Sendable, Equatable, Codable {
+    /// Hash of the event id: the sample keeps the comments with the smallest keys (a bottom-k sample), so
+    /// partials merged in any order keep the same comments.
+    public var sampleKey: UInt64
+    public var eventID: String
+    public var subject: String
+    public var user: UInt64
+    public var at: Int64
+    /// 64-bit SimHash of the text's character shingles: near-duplicates differ in few bits.
+    public var simhash: UInt64
+    /// `user.created_at` lies within `newAccountDays` before the comment; `nil` when not given.
+    public var newAccount: Bool?
+    /// The first characters of the text, for the top negative terms.
+    public var excerpt: String
+    public var lang: String?
+}
+
+/// What the crisis detector needs beyond the counts, kept in each entity-window aggregate (only once
+/// the window sees a negative comment or a purchase) and merged like the rest of it.
+public struct CrisisEvidence: Sendable, Equatable, Codable {
+    /// Comments sampled per entity-window.
+    public static let sampleCapacity = 64
+    /// Purchasers kept per entity-window, for the verified-customer join.
+    public static let buyerCapacity = 256
+    /// Characters of text kept per sampled comment.
+    public static let excerptLength = 160
+
+    /// Bottom-k sample of the negative comments, sorted by `sampleKey`.
+    public var comments: [NegativeComment] = []
+    /// Purchasers' user hashes, sorted, the smallest `buyerCapacity`.
+    public var buyers: [UInt64] = []
+    /// Over all negative comments (not only the sample): how many come from new accounts, and how many
+    /// say when the account was created.
+    public var newAccounts = 0
+    public var withAccountAge = 0
+
+    public init() {}
+
+    mutating func addNegative(_ event: Event, userHash: UInt64, newAccountMillis: Int64) {
+        var newAccount: Bool? = nil
+        if let created = event.user?.createdAt {
+            let isNew = event.occurredAt - created <= newAccountMillis
+            newAccount = isNew
+            self.withAccountAge += 1
+            if isNew { self.newAccounts += 1 }
+        }
+        let key = stableHash(event.eventID)
+        if self.comments.count >= Self.sampleCapacity, let last = self.comments.last, key >= last.sampleKey {
+            return
+        }
+        let text = event.text ?? ""
+        let comment = NegativeComment(
+            sampleKey: key,
+            eventID: event.eventID,
+            subject: event.subjectID,
+            user: userHash,
+            at: event.occurredAt,
+            simhash: SimHash.of(text),
+            newAccount: newAccount,
+            excerpt: String(text.prefix(Self.excerptLength)),
+            lang: event.lang
+        )
+        let index = self.comments.firstIndex { $0.sampleKey > key } ?? self.comments.count
+        self.comments.insert(comment, at: index)
+        if self.comments.count > Self.sampleCapacity { self.comments.removeLast() }
+    }
+
+    mutating func addBuyer(_ userHash: UInt64) {
+        Self.insertSorted(userHash, into: &self.buyers, capacity: Self.buyerCapacity)
+    }
+
+    public mutating func merge(_ other: CrisisEvidence) {
+        self.newAccounts += other.newAccounts
+        self.withAccountAge += other.withAccountAge
+        var merged = self.comments + other.comments
+        merged.sort { $0.sampleKey < $1.sampleKey }
+        var seen = Set<String>()
+        self.comments = Array(merged.filter { seen.insert($0.eventID).inserted }.prefix(Self.sampleCapacity))
+        for buyer in other.buyers { Self.insertSorted(buyer, into: &self.buyers, capacity: Self.buyerCapacity) }
+    }
+
+    private static func insertSorted(_ value: UInt64, into array: inout [UInt64], capacity: Int) {
+        var low = 0
+        var high = array.count
+        while low < high {
+            let middle = (low + high) / 2
+            if array[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        if low < array.count && array[low] == value { return }
+        if array.count >= capacity && low >= capacity { return }
+        array.insert(value, at: low)
+        if array.count > capacity { array.removeLast() }
+    }
+
+    /// Approximate heap bytes.
+    public var stateBytes: Int {
+        64 + self.buyers.capacity * 8
+            + self.comments.reduce(0) { $0 + 96 + $1.eventID.utf8.count + $1.excerpt.utf8.count }
+    }
+}
+
+/// Charikar's SimHash over character 3-grams (of the lower-cased text with spaces squeezed): texts that
+/// share most of their shingles get hashes a few bits apart, whatever the language or script.
+public enum SimHash {
+    public static func of(_ text: String) -> UInt64 {
+        var weights = [Int32](repeating: 0, count: 64)
+        var window: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        var filled = 0
+        var previousSpace = true
+        for scalar in text.unicodeScalars {
+            var value = scalar.value
+            if scalar.properties.isWhitespace
+                || (value < 0x80 && !scalar.properties.isAlphabetic && !(0x30...0x39).contains(value))
+            {
+                if previousSpace { continue }
+                value = 0x20
+                previousSpace = true
+            } else {
+                previousSpace = false
+                if (0x41...0x5A).contains(value) { value += 0x20 }
+            }
+            window = (window.1, window.2, value)
+            filled += 1
+            guard filled >= 3 else { continue }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for part in [window.0, window.1, window.2] {
+                hash = (hash ^ UInt64(part)) &* 0x0000_0100_0000_01B3
+            }
+            hash ^= hash >> 29
+            hash = hash &* 0xBF58_476D_1CE4_E5B9
+            hash ^= hash >> 32
+            for bit in 0..<64 { weights[bit] += (hash >> UInt64(bit)) & 1 == 1 ? 1 : -1 }
+        }
+        guard filled >= 3 else { return stableHash(text) }
+        var result: UInt64 = 0
+        for bit in 0..<64 where weights[bit] > 0 { result |= 1 << UInt64(bit) }
+        return result
+    }
+
+    /// Bits that differ.
+    public static func distance(_ lhs: UInt64, _ rhs: UInt64) -> Int { (lhs ^ rhs).nonzeroBitCount }
+}
