@@ -12,6 +12,9 @@ BENCH_MESSAGES   ?= 2000000
 BENCH_PARTITIONS ?= 64
 FUZZ_SECONDS     ?= 60
 FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
+## Floors for the sentiment dev sets (tools/sentiment/evaluate.py): a regression guard, not a target.
+SENTIMENT_MIN_F1     ?= 0.60
+SENTIMENT_MIN_LANGID ?= 0.95
 
 .PHONY: all deps build test lint demo bench bench-peers fuzz fuzz-build clean
 
@@ -51,6 +54,7 @@ build: deps
 
 ## test: every test — Swift Testing suites against the embedded broker, then the Python interop check.
 test: deps $(VENV)/.ready lint
+	python3 tools/sentiment/build.py --check
 	$(SWIFT) build --build-tests 2>&1 | tee .build-test.log
 	@if grep -E "^/.*/(Sources|Tests)/.*warning:" .build-test.log; then \
 	  echo "Compiler warnings in our code (see above): fix them."; exit 1; fi
@@ -58,6 +62,9 @@ test: deps $(VENV)/.ready lint
 	$(VENV)/bin/python Tests/schemas/validate_samples.py
 	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
 	$(VENV)/bin/python Tests/interop/metrics_end_to_end.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
+	python3 tools/sentiment/dev/validate.py
+	python3 tools/sentiment/evaluate.py --binary "$$($(SWIFT) build --show-bin-path)/crowdpulse" \
+	  --min-macro-f1 $(SENTIMENT_MIN_F1) --min-langid $(SENTIMENT_MIN_LANGID)
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 ## fuzz: libFuzzer + AddressSanitizer on the event decoder (Fuzz/), seeded with the schema samples.
@@ -86,6 +93,7 @@ bench: deps
 	$(SWIFT) build -c release --product crowdpulse
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-decode
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-replay
+	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-sentiment --corpus tools/sentiment/dev
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
 	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 

@@ -192,3 +192,39 @@ struct SentimentScorerTests {
         #expect(self.score("not good", "en") < 0)
     }
 }
+
+@Suite("Sentiment in the pipeline")
+struct SentimentPipelineTests {
+    /// One negative comment per language, without `lang` and without `sentiment`: the built-in scorer
+    /// must label every one negative in the subject's window record.
+    static let negativeComments = [
+        "Worst purchase ever, it broke after a day.", "Muy decepcionado, llegó roto.",
+        "Péssimo atendimento, não recomendo.",
+        "Service client horrible, très déçu.", "Totaler Schrott, sehr enttäuscht.", "Barangnya rusak, kecewa banget.",
+        "Sản phẩm rất tệ, thất vọng quá.", "Briesmīgs serviss, ļoti vīlies.", "质量太差了，非常失望。", "服務態度很差，非常失望。",
+        "最悪の対応でした。がっかりです。", "배송이 너무 늦고 최악이에요.",
+    ]
+
+    @Test("comments without a sentiment field are scored by the built-in scorer, in every language")
+    func pipelineScoresComments() throws {
+        var replay = Replay(sourceName: "test", detection: nil)
+        var lines: [OutputLine] = []
+        for (index, text) in Self.negativeComments.enumerated() {
+            let json =
+                #"{"event_id":"c\#(index)","type":"comment","occurred_at":1793577600000,"subject_id":"post-\#(index)","user_id":"u\#(index)","text":"\#(text)"}"#
+            var bytes = Array(json.utf8)
+            lines += bytes.withUnsafeMutableBytes { replay.feed(UnsafeRawBufferPointer($0), offset: Int64(index)) }
+        }
+        lines += replay.finish()
+        var negative: [String: Int] = [:]
+        for line in lines where line.topic == "metrics" {
+            guard case .json(let text) = line.value, let record = parseJSONObject(text),
+                let sentiment = record["sentiment"] as? [String: Any]
+            else { continue }
+            negative[record["entity"] as? String ?? ""] = sentiment["negative"] as? Int
+        }
+        for index in Self.negativeComments.indices {
+            #expect(negative["post-\(index)"] == 1, "\(Self.negativeComments[index])")
+        }
+    }
+}

@@ -47,6 +47,8 @@ def main():
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--min-macro-f1", type=float, default=None,
                         help="fail if any language's macro-F1 (full scorer) is below this")
+    parser.add_argument("--min-langid", type=float, default=None,
+                        help="fail if language identification on dev/langid.jsonl is below this")
     parser.add_argument("--show-errors", default=None, help="print misclassified items of this language")
     args = parser.parse_args()
 
@@ -98,6 +100,8 @@ def main():
         print(f"mean macro-F1: {mean_f1:.3f} (lexicon only {mean_f10:.3f})")
     if langid:
         print(f"language identification (dev/langid.jsonl): {langid[0]}/{langid[1]} = {langid[0] / langid[1]:.3f}")
+    if langid and args.min_langid is not None and langid[0] / langid[1] < args.min_langid:
+        failures.append(f"language identification {langid[0] / langid[1]:.3f} < {args.min_langid}")
     if failures:
         sys.exit("\n".join(failures))
 

@@ -7,6 +7,9 @@ struct Item {
     var breakBefore: Bool
     var allCaps: Bool
     var emoji: Bool
+    /// From a Chinese or Japanese run: unmatched text between a negator and a term ends the negation's
+    /// scope there (不同, 不断 and 没想到 are not negations of what follows).
+    var cjk: Bool = false
     /// Where the item's text lies in the scratch buffer (for the terms an alert cites).
     var start: Int32
     var end: Int32
@@ -31,6 +34,9 @@ extension MultilingualSentimentScorer {
         let tables = self.resources.tables
         let latinLanguage = language.flatMap { $0.latinBit != nil ? $0 : nil } ?? .english
         let latin = tables[latinLanguage]!
+        // English words count in a code-switched comment, but not the other language's function words
+        // that happen to be English words ("die", "hell", "fast" in German).
+        let latinStopBit: UInt16 = latinLanguage.latinBit.map { 1 << UInt16($0) } ?? 0
         let english = tables[.english]!
         let cjk = tables[language == .japanese ? .japanese : .chineseSimplified]!
         let korean = tables[.korean]!
@@ -66,7 +72,8 @@ extension MultilingualSentimentScorer {
                 itemStart = start
                 itemEnd = end
                 if let (entry, used) = Self.matchPhrase(latin, tokens, index, count, scratch)
-                    ?? (latinLanguage == .english ? nil : Self.matchPhrase(english, tokens, index, count, scratch))
+                    ?? (latinLanguage == .english || self.isFunctionWord(scratch, start, end, latinStopBit)
+                        ? nil : Self.matchPhrase(english, tokens, index, count, scratch))
                 {
                     itemEnd = Int(tokens[index + used - 1].end)
                     emit(entry, breakBefore: breakBefore, allCaps: token.flags.contains(.allCaps))
@@ -103,6 +110,18 @@ extension MultilingualSentimentScorer {
                         if first { emit(nil, breakBefore: breakBefore) }
                         break
                     }
+                    // A negator or booster glued to the front of a word ("안좋아") counts only when a
+                    // sentiment stem follows it: 안녕하세요 and 안내 are not negations.
+                    if !entry.flags.contains(.sentiment) && position + length < end {
+                        guard let (next, _) = Self.longestMatch(korean, scratch, position + length, end),
+                            next.flags.contains(.sentiment) || next.flags.contains(.booster)
+                        else {
+                            itemStart = position
+                            itemEnd = end
+                            if first { emit(nil, breakBefore: breakBefore) }
+                            break
+                        }
+                    }
                     itemStart = position
                     itemEnd = position + length
                     emit(entry, breakBefore: first && breakBefore)
@@ -125,6 +144,8 @@ extension MultilingualSentimentScorer {
                     }
                 }
             case .cjk:
+                let firstItem = itemCount
+                defer { for item in firstItem..<itemCount { items[item].cjk = true } }
                 var position = start
                 var inUnmatched = false
                 var first = true
@@ -171,6 +192,16 @@ extension MultilingualSentimentScorer {
         return Double(Self.evaluate(items, itemCount, capsDifferential: capsDifferential))
     }
 
+    @inline(__always)
+    func isFunctionWord(_ scratch: UnsafeMutablePointer<UInt8>, _ start: Int, _ end: Int, _ bit: UInt16) -> Bool {
+        guard bit != 0,
+            let entry = self.resources.latinIdentification.lookup(
+                UnsafeBufferPointer(start: scratch + start, count: end - start)
+            )
+        else { return false }
+        return entry.stopMask & bit != 0
+    }
+
     /// The rule layer over the items.
     static func evaluate(
         _ items: UnsafeMutablePointer<Item>,
@@ -198,6 +229,7 @@ extension MultilingualSentimentScorer {
                     cursor -= 1
                     let previous = items[cursor]
                     if previous.flags.contains(.contrast) { break }
+                    if item.cjk && previous.cjk && previous.flags.isEmpty { break }
                     if previous.flags.contains(.booster) {
                         let boost = previous.boost * (1 - 0.05 * Float(distance - 1))
                         valence += valence > 0 ? boost : -boost

@@ -26,8 +26,9 @@ public struct MultilingualSentimentScorer: SentimentScorer {
 
     /// Scores `text`; `lang` (a BCP 47 tag) picks the lexicon when it names a supported language.
     public func analyze(_ text: String, lang: String? = nil) -> SentimentAnalysis {
-        let given = lang.flatMap { SentimentLanguage(tag: $0) }
-        let hintChinese = lang.map { $0.lowercased().hasPrefix("zh") } ?? false
+        // Exact tags (the usual case) without the allocations of full tag parsing.
+        let given = lang.flatMap { SentimentLanguage(rawValue: $0) ?? SentimentLanguage(tag: $0) }
+        let hintChinese = lang.map { $0.hasPrefix("zh") || $0.hasPrefix("ZH") || $0.hasPrefix("Zh") } ?? false
         var text = text
         return text.withUTF8 { bytes in
             self.analyze(bytes, given: given, hintChinese: hintChinese)

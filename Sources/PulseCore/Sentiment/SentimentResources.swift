@@ -65,6 +65,7 @@ final class SentimentResources: Sendable {
                     case "negator_after":
                         Self.insert(term, spaced: spaced, into: &table) { $0.flags.insert(.negatorAfter) }
                     case "contrast": Self.insert(term, spaced: spaced, into: &table) { $0.flags.insert(.contrast) }
+                    case "block": Self.insert(term, spaced: spaced, into: &table) { $0.flags.insert(.blocker) }
                     case "booster":
                         Self.insert(term, spaced: spaced, into: &table) { entry in
                             entry.flags.insert(.booster)

@@ -11,9 +11,11 @@ struct TermFlags: OptionSet, Sendable {
     static let contrast = TermFlags(rawValue: 1 << 4)
     /// Some longer key starts with this one (plus, for spaced languages, a space).
     static let prefix = TermFlags(rawValue: 1 << 5)
+    /// A neutral word that contains a listed term: it wins the longest match and means nothing.
+    static let blocker = TermFlags(rawValue: 1 << 6)
 
     /// Everything but `prefix`: the key is a term in its own right.
-    static let anyTerm: TermFlags = [.sentiment, .negator, .negatorAfter, .booster, .contrast]
+    static let anyTerm: TermFlags = [.sentiment, .negator, .negatorAfter, .booster, .contrast, .blocker]
 }
 
 /// One entry of a ``TermTable``.
