@@ -10,6 +10,9 @@ public struct IngestMetrics: Sendable {
     public let deadLettersTruncated: Counter
     public let lateEvents: Counter
     public let metricRecords: Counter
+    public let alertRecords: Counter
+    /// Alerts firing now, by severity.
+    public let alertsFiring: [AlertSeverity: Gauge]
     public let repartitionRecords: Counter
     public let windowsOpen: Gauge
     public let stateBytes: Gauge
@@ -58,6 +61,20 @@ public struct IngestMetrics: Sendable {
             dimensions: [("topic", "metrics")],
             factory: factory
         )
+        self.alertRecords = Counter(
+            label: "crowdpulse_records_produced_total",
+            dimensions: [("topic", "alerts")],
+            factory: factory
+        )
+        var firing: [AlertSeverity: Gauge] = [:]
+        for severity in AlertSeverity.allCases {
+            firing[severity] = Gauge(
+                label: "crowdpulse_alerts_firing",
+                dimensions: [("severity", severity.rawValue)],
+                factory: factory
+            )
+        }
+        self.alertsFiring = firing
         self.repartitionRecords = Counter(
             label: "crowdpulse_records_produced_total",
             dimensions: [("topic", "repartition")],

@@ -26,13 +26,32 @@ public final class IngestPipeline: Sendable {
         var mergerStart: [Int32: Int64] = [:]
         /// Next offset to commit per partition (everything before it is processed and its outputs sent).
         var processed: [TopicPartition: Int64] = [:]
+        /// Crisis detection: subjects per input partition, brands per brand stage.
+        var detectors: [DetectorKey: CrisisDetector] = [:]
+        var alertRecords = 0
         var retired = Ingestor.Counters()
         var metricsRecords = 0
         var lateRecords = 0
         var lastTick: Int64?
     }
 
+    /// Where a detector's metric records come from.
+    enum DetectorKey: Hashable {
+        case subject(TopicPartition)
+        case brand(Int32)
+
+        var level: EntityLevel {
+            switch self {
+            case .subject: .subject
+            case .brand: .brand
+            }
+        }
+    }
+
     private let state = Mutex(State())
+    let detection: CrisisDetector.Configuration?
+    let runbookURL: String?
+    let alertScorer = MultilingualSentimentScorer()
     let producer: KafkaProducer
     let topics: TopicNames
     let decoder: EventDecoder
@@ -59,6 +78,8 @@ public final class IngestPipeline: Sendable {
         repartitionPartitions: Int32 = 1,
         inputPartitions: [String: Int32] = [:],
         scorer: any SentimentScorer = MultilingualSentimentScorer(),
+        detection: CrisisDetector.Configuration? = CrisisDetector.Configuration(),
+        runbookURL: String? = nil,
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
@@ -78,6 +99,8 @@ public final class IngestPipeline: Sendable {
         }
         self.sources = sources
         self.scorer = scorer
+        self.detection = detection
+        self.runbookURL = runbookURL
         self.metrics = metrics
         self.logger = logger
         self.nowMillis = nowMillis
@@ -94,6 +117,9 @@ public final class IngestPipeline: Sendable {
     public var outputCounts: (metrics: Int, late: Int) {
         self.state.withLock { ($0.metricsRecords, $0.lateRecords) }
     }
+
+    /// Alert records produced so far.
+    public var alertCount: Int { self.state.withLock { $0.alertRecords } }
 
     /// Totals over every partition this pipeline has processed.
     public var counters: Ingestor.Counters {
@@ -189,6 +215,11 @@ public final class IngestPipeline: Sendable {
                 }
             }
             for merger in state.mergers.values { windows += merger.openWindowCount }
+            var firing: [AlertSeverity: Int] = [:]
+            for detector in state.detectors.values {
+                for alert in detector.firing { firing[alert.severity, default: 0] += 1 }
+            }
+            for (severity, gauge) in self.metrics.alertsFiring { gauge.record(firing[severity] ?? 0) }
             self.metrics.windowsOpen.record(windows)
             self.metrics.stateBytes.record(bytes)
             for partition in state.engines.keys.sorted() {
@@ -208,7 +239,7 @@ public final class IngestPipeline: Sendable {
                 guard var merger = state.mergers[repartition] else { continue }
                 for source in merger.activeSources
                 where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
-                    try self.produce(merger.markIdle(source: source), state: &state)
+                    try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
                 }
                 state.mergers[repartition] = merger
             }
@@ -216,7 +247,7 @@ public final class IngestPipeline: Sendable {
                 guard var merger = state.mergers[repartition], merger.openWindowCount > 0 else { continue }
                 let records = merger.closeAll()
                 state.mergers[repartition] = merger
-                try self.produce(records, state: &state)
+                try self.produce(records, state: &state, from: .brand(repartition))
             }
         }
     }
@@ -266,7 +297,7 @@ public final class IngestPipeline: Sendable {
         for output in outputs {
             switch output {
             case .metrics(let record):
-                try self.produce([record], state: &state)
+                try self.produce([record], state: &state, from: .subject(source))
             case .brandPartial(let brand, let start, let aggregate, let isFinal):
                 let message = RepartitionMessage(
                     kind: .partial,
@@ -286,8 +317,53 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    private func produce(_ records: [MetricsRecord], state: inout State) throws(KafkaError) {
+    private func produce(_ records: [MetricsRecord], state: inout State, from origin: DetectorKey) throws(KafkaError) {
         let now = self.nowMillis()
+        defer {
+            // Detection runs on the final records, up to the latest window they close (event time).
+            if let configuration = self.detection {
+                var detector =
+                    state.detectors[origin] ?? CrisisDetector(level: origin.level, configuration: configuration)
+                var through = Int64.min
+                for record in records where record.isFinal && record.key.level == origin.level {
+                    detector.observe(record)
+                    through = max(through, record.windowEnd)
+                }
+                let events = through == Int64.min ? [] : detector.advance(to: through)
+                state.detectors[origin] = detector
+                for event in events {
+                    let alert = AlertRecord(
+                        event: event,
+                        scorer: self.alertScorer,
+                        watermark: event.at,
+                        runbookURL: self.runbookURL,
+                        generatorURL: "crowdpulse://\(self.topics.alerts)"
+                    )
+                    do {
+                        try self.producer.send(
+                            ProducerRecord(
+                                topic: self.topics.alerts,
+                                key: Array(alert.fingerprint.utf8),
+                                value: Array(alert.render(emittedAt: now).utf8)
+                            )
+                        )
+                        state.alertRecords += 1
+                        self.metrics.alertRecords.increment()
+                        self.logger.notice(
+                            "alert",
+                            metadata: [
+                                "status": "\(event.change.rawValue)", "alertname": "\(event.alertname)",
+                                "level": "\(event.level.rawValue)", "entity": "\(event.entity)",
+                                "severity": "\(event.severity.rawValue)",
+                                "assessment": "\(event.evaluation.authenticity.verdict.rawValue)",
+                            ]
+                        )
+                    } catch {
+                        self.logger.error("alert not queued", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
         for record in records {
             if record.isFinal {
                 self.metrics.windowEmitDelay.recordNanoseconds(max(0, now - record.windowEnd) * 1_000_000)
@@ -358,12 +434,12 @@ public final class IngestPipeline: Sendable {
                     source: decoded.source,
                     isFinal: decoded.final ?? true
                 )
-                try self.produce(records, state: &state)
+                try self.produce(records, state: &state, from: .brand(message.partition))
             }
         case .watermark:
             if let watermark = decoded.watermark {
                 let records = merger.advance(source: decoded.source, watermark: watermark, idle: decoded.idle ?? false)
-                try self.produce(records, state: &state)
+                try self.produce(records, state: &state, from: .brand(message.partition))
             }
         }
     }
@@ -426,11 +502,13 @@ public final class IngestPipeline: Sendable {
                 }
                 state.engines.removeValue(forKey: partition)
                 state.announced.removeValue(forKey: partition)
+                state.detectors.removeValue(forKey: .subject(partition))
                 if partition.topic == self.topics.repartition {
                     state.mergers.removeValue(forKey: partition.partition)
                     state.mergerActivity.removeValue(forKey: partition.partition)
                     state.heard.removeValue(forKey: partition.partition)
                     state.mergerStart.removeValue(forKey: partition.partition)
+                    state.detectors.removeValue(forKey: .brand(partition.partition))
                 }
                 state.processed.removeValue(forKey: partition)
             }
