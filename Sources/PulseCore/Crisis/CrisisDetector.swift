@@ -397,60 +397,45 @@ public struct CrisisDetector: Sendable {
     ) -> [AlertEvent] {
         actions.map { action in
             let isSpike = alertname == Self.spikeName
+            let onset = isSpike ? snapshot.spikeOnset : snapshot.campaignOnset
+            let detected = isSpike ? snapshot.spikeDetected : snapshot.campaignDetected
+            let change: AlertEvent.Change
+            let severity: AlertSeverity
+            var previous: AlertSeverity? = nil
+            let startsAt: Int64
+            let detectedAt: Int64
+            let at: Int64
             switch action {
-            case .fire(let severity, let startsAt, let detectedAt):
+            case .fire(let fired, let since, let evaluatedAt):
                 // The onset of the wave is its first negative comment in the window that first breached.
-                let onset = evaluation.comments.map(\.at).min().map { min($0, startsAt) } ?? startsAt
-                let starts = max(onset, startsAt - self.configuration.windowMillis)
+                let first = evaluation.comments.map(\.at).min().map { min($0, since) } ?? since
+                (change, severity, at, detectedAt) = (.firing, fired, evaluatedAt, evaluatedAt)
+                startsAt = max(first, since - self.configuration.windowMillis)
                 if isSpike {
-                    state.spikeDetected = detectedAt
-                    state.spikeOnset = starts
+                    (state.spikeDetected, state.spikeOnset) = (evaluatedAt, startsAt)
                 } else {
-                    state.campaignDetected = detectedAt
-                    state.campaignOnset = starts
+                    (state.campaignDetected, state.campaignOnset) = (evaluatedAt, startsAt)
                 }
-                return AlertEvent(
-                    change: .firing,
-                    alertname: alertname,
-                    level: self.level,
-                    entity: entity,
-                    brand: snapshot.brand,
-                    severity: severity,
-                    previousSeverity: nil,
-                    startsAt: starts,
-                    detectedAt: detectedAt,
-                    at: detectedAt,
-                    evaluation: evaluation
-                )
-            case .escalate(let from, let to, let at):
-                return AlertEvent(
-                    change: .escalated,
-                    alertname: alertname,
-                    level: self.level,
-                    entity: entity,
-                    brand: snapshot.brand,
-                    severity: to,
-                    previousSeverity: from,
-                    startsAt: (isSpike ? snapshot.spikeOnset : snapshot.campaignOnset) ?? at,
-                    detectedAt: (isSpike ? snapshot.spikeDetected : snapshot.campaignDetected) ?? at,
-                    at: at,
-                    evaluation: evaluation
-                )
-            case .resolve(let severity, let startsAt, let endsAt):
-                return AlertEvent(
-                    change: .resolved,
-                    alertname: alertname,
-                    level: self.level,
-                    entity: entity,
-                    brand: snapshot.brand,
-                    severity: severity,
-                    previousSeverity: nil,
-                    startsAt: (isSpike ? snapshot.spikeOnset : snapshot.campaignOnset) ?? startsAt,
-                    detectedAt: (isSpike ? snapshot.spikeDetected : snapshot.campaignDetected) ?? startsAt,
-                    at: endsAt,
-                    evaluation: evaluation
-                )
+            case .escalate(let from, let to, let evaluatedAt):
+                (change, severity, previous, at) = (.escalated, to, from, evaluatedAt)
+                (startsAt, detectedAt) = (onset ?? evaluatedAt, detected ?? evaluatedAt)
+            case .resolve(let last, let since, let endsAt):
+                (change, severity, at) = (.resolved, last, endsAt)
+                (startsAt, detectedAt) = (onset ?? since, detected ?? since)
             }
+            return AlertEvent(
+                change: change,
+                alertname: alertname,
+                level: self.level,
+                entity: entity,
+                brand: snapshot.brand,
+                severity: severity,
+                previousSeverity: previous,
+                startsAt: startsAt,
+                detectedAt: detectedAt,
+                at: at,
+                evaluation: evaluation
+            )
         }
     }
 
