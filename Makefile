@@ -71,7 +71,7 @@ test: deps $(VENV)/.ready lint
 fuzz-build:
 	@mkdir -p .build-fuzz && rm -f $(FUZZ_BIN)
 	swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name CrowdPulseFuzz \
-	  Sources/PulseCore/*.swift Fuzz/EventDecoderFuzzer.swift -o $(FUZZ_BIN) 2>&1 | grep -v "Cannot export local symbol" || true
+	  $$(find Sources/PulseCore -name "*.swift" | sort) Fuzz/EventDecoderFuzzer.swift -o $(FUZZ_BIN) 2>&1 | grep -v "Cannot export local symbol" || true
 	@test -x $(FUZZ_BIN)
 
 fuzz: fuzz-build
