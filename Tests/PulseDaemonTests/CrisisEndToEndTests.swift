@@ -65,53 +65,14 @@ struct CrisisEndToEndTests {
             "\(expected) \(replay.summary)"
         )
 
-        let names = TopicNames()
-        let broker = try EmbeddedBroker(
-            topics: names.provisioning(inputPartitions: 3, outputPartitions: 2).map {
-                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
-            },
-            logger: daemonTestLogger
+        let records = try await runEmbeddedDaemon(
+            events: events.map { ($0.key, $0.json) },
+            groupID: "crisis",
+            output: { $0.alerts },
+            done: { expected.isSubset(of: Set($0.map { Self.identity($0.value) })) }
         )
-        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
-        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
-        for event in events {
-            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
-        }
-        try await producer.flush()
-
-        var windows = WindowEngine.Configuration()
-        windows.idleCloseMillis = 2000
-        let daemon = try Daemon(
-            configuration: .init(client: client, groupID: "crisis", windows: windows, sessionTimeout: .seconds(6)),
-            logger: daemonTestLogger
-        )
-        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
-        let running = Task { try await group.run() }
-
-        let reader = try KafkaConsumer(
-            configuration: .init(
-                client: client,
-                groupID: "crisis-reader",
-                topics: [names.alerts],
-                sessionTimeout: .seconds(6)
-            ),
-            logger: daemonTestLogger
-        )
-        try reader.subscribe()
-        var actual: Set<String> = []
-        var keys: [String] = []
-        let deadline = ContinuousClock.now + .seconds(90)
-        while !expected.isSubset(of: actual) && ContinuousClock.now < deadline {
-            guard let batch = try await reader.nextBatch(maxWait: .seconds(1)) else { break }
-            for message in batch {
-                actual.insert(Self.identity(String(decoding: message.value, as: UTF8.self)))
-                keys.append(String(decoding: message.key ?? [], as: UTF8.self))
-            }
-        }
-        await reader.close()
-        await group.triggerGracefulShutdown()
-        try await running.value
-
+        let actual = Set(records.map { Self.identity($0.value) })
+        let keys = records.map(\.key)
         #expect(actual == expected)
         #expect(keys.allSatisfy { $0.count == 16 }, "alerts are keyed by fingerprint")
     }

@@ -35,57 +35,16 @@ struct MetricsEndToEndTests {
         #expect(expected.keys.contains { $0.hasPrefix("brand|") })
         #expect(expected.count > 100)
 
-        // Kafka: 3 input partitions, 2 repartition partitions, events keyed by subject.
-        let names = TopicNames()
-        let broker = try EmbeddedBroker(
-            topics: names.provisioning(inputPartitions: 3, outputPartitions: 2).map {
-                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
-            },
-            logger: daemonTestLogger
+        // Kafka: 3 input partitions, 2 repartition partitions, events keyed by subject; read the metrics
+        // topic until every expected key has arrived.
+        let records = try await runEmbeddedDaemon(
+            events: events.map { ($0.key, $0.json) },
+            groupID: "e2e",
+            output: { $0.metrics },
+            done: { records in Set(records.map(\.key)).count >= expected.count }
         )
-        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
-        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
-        for event in events {
-            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
-        }
-        try await producer.flush()
-        #expect(producer.failedDeliveries == 0)
-
-        var windows = WindowEngine.Configuration()
-        windows.idleCloseMillis = 2000  // the stream ends: close what is left after 2 s of silence
-        let daemon = try Daemon(
-            configuration: .init(client: client, groupID: "e2e", windows: windows, sessionTimeout: .seconds(6)),
-            logger: daemonTestLogger
-        )
-        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
-        let running = Task { try await group.run() }
-
-        // Read the metrics topic with an independent consumer until every expected key has arrived.
-        let reader = try KafkaConsumer(
-            configuration: .init(
-                client: client,
-                groupID: "e2e-reader",
-                topics: [names.metrics],
-                sessionTimeout: .seconds(6)
-            ),
-            logger: daemonTestLogger
-        )
-        try reader.subscribe()
         var actual: [String: String] = [:]
-        let deadline = ContinuousClock.now + .seconds(90)
-        while actual.count < expected.count && ContinuousClock.now < deadline {
-            guard let batch = try await reader.nextBatch(maxWait: .seconds(1)) else { break }
-            for message in batch {
-                actual[String(decoding: message.key ?? [], as: UTF8.self)] = String(
-                    decoding: message.value,
-                    as: UTF8.self
-                )
-            }
-        }
-        await reader.close()
-        await group.triggerGracefulShutdown()
-        try await running.value
-
+        for record in records { actual[record.key] = record.value }
         #expect(Set(actual.keys) == Set(expected.keys))
         var mismatches = 0
         for (key, value) in expected where actual[key] != value {

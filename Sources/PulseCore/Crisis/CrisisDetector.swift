@@ -223,36 +223,31 @@ public struct CrisisDetector: Sendable {
         let entity = record.key.entity
         let start = record.windowStart
         let hour = start / 3_600_000
-        if self.entities[entity] == nil {
-            if self.entities.count >= self.configuration.maxEntities { self.evictOne() }
-            self.entities[entity] = EntityState(
+        if self.entities[entity] == nil && self.entities.count >= self.configuration.maxEntities { self.evictOne() }
+        var state =
+            self.entities.removeValue(forKey: entity)
+            ?? EntityState(
                 brand: nil,
                 history: HourlyHistory(firstHour: hour),
                 spike: AlertLifecycle(configuration: self.configuration.lifecycle),
                 campaign: AlertLifecycle(configuration: self.configuration.lifecycle),
                 lastSeen: start
             )
-        }
         let brand = self.level == .brand ? entity : aggregate.brand
-        self.entities[entity]!.modify { state in
-            if let brand { state.brand = brand }
-            state.lastSeen = max(state.lastSeen, start)
-            state.history.add(hour: hour, negative: aggregate.negative, scored: aggregate.scored)
-            if aggregate.scored > 0 || aggregate.crisis != nil {
-                state.buckets.append(
-                    Bucket(
-                        start: start,
-                        negative: aggregate.negative,
-                        scored: aggregate.scored,
-                        evidence: aggregate.crisis
-                    )
-                )
-            }
+        if let brand { state.brand = brand }
+        state.lastSeen = max(state.lastSeen, start)
+        state.history.add(hour: hour, negative: aggregate.negative, scored: aggregate.scored)
+        if aggregate.scored > 0 || aggregate.crisis != nil {
+            state.buckets.append(
+                Bucket(start: start, negative: aggregate.negative, scored: aggregate.scored, evidence: aggregate.crisis)
+            )
         }
+        self.entities[entity] = state
         if let brand, let purchasers = aggregate.crisis?.buyers, !purchasers.isEmpty {
-            var known = self.buyers[brand, default: []]
-            for buyer in purchasers where known.count < Self.buyersPerBrand { known.insert(buyer) }
-            self.buyers[brand] = known
+            // In place: copying a brand's set of up to 50 000 buyers per record would be quadratic.
+            for buyer in purchasers where self.buyers[brand, default: []].count < Self.buyersPerBrand {
+                self.buyers[brand, default: []].insert(buyer)
+            }
         }
         if aggregate.scored > 0 {
             if let brand {
@@ -313,7 +308,7 @@ public struct CrisisDetector: Sendable {
     private mutating func evaluate(at time: Int64) -> [AlertEvent] {
         var events: [AlertEvent] = []
         let windowStart = time - self.configuration.windowMillis
-        for entity in self.entities.keys.sorted() {
+        for entity in Array(self.entities.keys) {
             var state = self.entities[entity]!
             state.buckets.removeAll { $0.start < windowStart }
             let buckets = state.buckets.filter { $0.start < time }
@@ -363,28 +358,12 @@ public struct CrisisDetector: Sendable {
                         : state.campaign.evaluate(at: time, breaching: severity)
                     events += self.events(actions, alertname, entity, state, current, &state)
                 }
-            } else {
-                let empty = Evaluation.quiet(at: time)
-                events += self.events(
-                    state.spike.evaluate(at: time, breaching: nil),
-                    Self.spikeName,
-                    entity,
-                    state,
-                    empty,
-                    &state
-                )
-                events += self.events(
-                    state.campaign.evaluate(at: time, breaching: nil),
-                    Self.campaignName,
-                    entity,
-                    state,
-                    empty,
-                    &state
-                )
             }
+            // No evaluation means both lifecycles are inactive and the window is quiet: nothing to do.
             self.entities[entity] = state
         }
-        return events
+        // Dictionary order is arbitrary: sort the (few) changes, not the (many) entities.
+        return events.sorted { ($0.entity, $0.alertname) < ($1.entity, $1.alertname) }
     }
 
     private func events(
@@ -553,28 +532,4 @@ public struct CrisisDetector: Sendable {
             self.evictions += 1
         }
     }
-}
-
-extension CrisisDetector.Evaluation {
-    static func quiet(at time: Int64) -> Self {
-        Self(
-            at: time,
-            negative: 0,
-            scored: 0,
-            organicNegative: 0,
-            expectedNegative: 0,
-            spread: 1,
-            z: 0,
-            share: 0,
-            baselineShare: 0,
-            shareZ: 0,
-            historyHours: 0,
-            authenticity: .empty,
-            comments: []
-        )
-    }
-}
-
-extension CrisisDetector.EntityState {
-    fileprivate mutating func modify(_ body: (inout Self) -> Void) { body(&self) }
 }

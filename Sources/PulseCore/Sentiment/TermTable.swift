@@ -93,11 +93,6 @@ struct TermTable: Sendable {
         }
     }
 
-    func lookup(_ key: String) -> TermEntry? {
-        var key = key
-        return key.withUTF8 { self.lookup($0) }
-    }
-
     /// Inserts or merges: `update` receives the existing entry (or ``TermEntry/empty``).
     mutating func upsert(_ key: [UInt8], _ update: (inout TermEntry) -> Void) {
         guard !key.isEmpty else { return }
