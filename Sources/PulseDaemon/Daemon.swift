@@ -16,6 +16,10 @@ public struct Daemon: Sendable {
         public var windows: WindowEngine.Configuration
         public var commitInterval: Duration
         public var sessionTimeout: Duration
+        /// Crisis detection; `nil` turns it off.
+        public var detection: CrisisDetector.Configuration? = CrisisDetector.Configuration()
+        /// Alert delivery over HTTP (the alerts topic is always written).
+        public var alerts = AlertDelivery.Configuration()
 
         public init(
             client: KafkaClientConfiguration,
@@ -43,6 +47,8 @@ public struct Daemon: Sendable {
     public let pipeline: IngestPipeline
     public let stats: ConsumptionStats
     public let service: PipelineService
+    /// Alertmanager and webhook delivery, when configured: run it as a service next to ``service``.
+    public let alertDelivery: AlertDelivery?
 
     /// - Parameter onEvent: called for every accepted event, on the pipeline task (keep it cheap).
     public init(
@@ -50,8 +56,13 @@ public struct Daemon: Sendable {
         metrics: IngestMetrics = IngestMetrics(),
         stats: ConsumptionStats = ConsumptionStats(),
         logger: Logger,
+        externalURL: String = "crowdpulse://",
         onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
     ) throws(KafkaError) {
+        let alertDelivery =
+            configuration.alerts.isEnabled
+            ? AlertDelivery(configuration: configuration.alerts, externalURL: externalURL, logger: logger) : nil
+        self.alertDelivery = alertDelivery
         var producerClient = configuration.client
         producerClient.clientID += "-producer"
         self.producer = try KafkaProducer(configuration: .init(client: producerClient), logger: logger)
@@ -83,6 +94,14 @@ public struct Daemon: Sendable {
             windows: configuration.windows,
             repartitionPartitions: repartitionPartitions,
             inputPartitions: inputPartitions,
+            detection: configuration.detection,
+            alerts: configuration.alerts,
+            alertDelivery: alertDelivery,
+            consumerLag: { [stats] partition in
+                let lags = stats.current.consumerLag
+                guard let partition else { return lags.isEmpty ? nil : lags.values.reduce(0, +) }
+                return lags[partition]
+            },
             metrics: metrics,
             logger: logger,
             onEvent: onEvent

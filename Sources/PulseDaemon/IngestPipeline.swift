@@ -50,7 +50,10 @@ public final class IngestPipeline: Sendable {
 
     private let state = Mutex(State())
     let detection: CrisisDetector.Configuration?
-    let runbookURL: String?
+    let alerts: AlertDelivery.Configuration
+    let alertDelivery: AlertDelivery?
+    /// Consumer lag of an input partition, or (`nil`) of all of them, for the alerts' data freshness.
+    let consumerLag: @Sendable (TopicPartition?) -> Int64?
     let alertScorer = MultilingualSentimentScorer()
     let producer: KafkaProducer
     let topics: TopicNames
@@ -79,7 +82,9 @@ public final class IngestPipeline: Sendable {
         inputPartitions: [String: Int32] = [:],
         scorer: any SentimentScorer = MultilingualSentimentScorer(),
         detection: CrisisDetector.Configuration? = CrisisDetector.Configuration(),
-        runbookURL: String? = nil,
+        alerts: AlertDelivery.Configuration = AlertDelivery.Configuration(),
+        alertDelivery: AlertDelivery? = nil,
+        consumerLag: @escaping @Sendable (TopicPartition?) -> Int64? = { _ in nil },
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
@@ -100,7 +105,9 @@ public final class IngestPipeline: Sendable {
         self.sources = sources
         self.scorer = scorer
         self.detection = detection
-        self.runbookURL = runbookURL
+        self.alerts = alerts
+        self.alertDelivery = alertDelivery
+        self.consumerLag = consumerLag
         self.metrics = metrics
         self.logger = logger
         self.nowMillis = nowMillis
@@ -331,13 +338,22 @@ public final class IngestPipeline: Sendable {
                 }
                 let events = through == Int64.min ? [] : detector.advance(to: through)
                 state.detectors[origin] = detector
+                var lag: Int64? = nil
+                if !events.isEmpty {
+                    switch origin {
+                    case .subject(let partition): lag = self.consumerLag(partition)
+                    case .brand: lag = self.consumerLag(nil)
+                    }
+                }
                 for event in events {
                     let alert = AlertRecord(
                         event: event,
                         scorer: self.alertScorer,
                         watermark: event.at,
-                        runbookURL: self.runbookURL,
-                        generatorURL: "crowdpulse://\(self.topics.alerts)"
+                        consumerLag: lag,
+                        runbookURL: self.alerts.runbookURL,
+                        generatorURL: "crowdpulse://\(self.topics.alerts)",
+                        resendIntervalMillis: self.alerts.resendIntervalMillis
                     )
                     do {
                         try self.producer.send(
@@ -349,6 +365,7 @@ public final class IngestPipeline: Sendable {
                         )
                         state.alertRecords += 1
                         self.metrics.alertRecords.increment()
+                        self.alertDelivery?.submit(alert)
                         self.logger.notice(
                             "alert",
                             metadata: [

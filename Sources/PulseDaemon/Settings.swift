@@ -31,6 +31,15 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
 /// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000)
 /// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
+/// - `detection.enabled` (`true`) · `detection.window` (`5m`) · `detection.step` (`1m`) ·
+///   `detection.min_negative` (15) · `detection.warning_z` (3) · `detection.critical_z` (5) ·
+///   `detection.critical_volume` (250) · `detection.share_z` (4) · `detection.min_lift` (2) ·
+///   `detection.max_entities` (200000) · `detection.idle_ttl` (`8d`)
+/// - `alerts.for` (`1m`) · `alerts.keep_firing_for` (`10m`) · `alerts.cooldown` (`15m`) ·
+///   `alerts.resend_interval` (`1m`) · `alerts.resolved_resend_for` (`5m`) · `alerts.runbook_url` ·
+///   `alerts.alertmanager.url` (list of base URLs) · `alerts.webhook.url` · `alerts.delivery.timeout` (`10s`) ·
+///   `alerts.delivery.max_backoff` (`1m`) · `alerts.delivery.max_queued` (10000) ·
+///   `alerts.assessment.mixed_at` (0.3) · `alerts.assessment.coordinated_at` (0.6)
 ///
 /// Durations are written `500ms`, `30s`, `5m`, `1h`; lists as YAML lists, or comma-separated in flags and
 /// environment variables. The environment variable of a key is `CROWDPULSE_` + the key upper-cased with
@@ -45,6 +54,11 @@ public struct Settings: Sendable {
     public var shutdownTimeoutMillis: Int64
     public var createTopics: Bool
     public var partitions: Int32
+    /// Crisis detection (`detection.*`, `alerts.for|keep_firing_for|cooldown|assessment.*`); `nil` when
+    /// `detection.enabled` is false.
+    public var detection: CrisisDetector.Configuration? { self.daemon.detection }
+    /// Alert delivery to Alertmanager and a webhook (`alerts.*`).
+    public var alerts: AlertDelivery.Configuration { self.daemon.alerts }
 
     /// Every key this version reads (other than `kafka.librdkafka.*`).
     public static let knownKeys: [String] = [
@@ -54,7 +68,13 @@ public struct Settings: Sendable {
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
         "metrics.weights.purchase", "processing.guarantee", "http.listen", "http.ready_max_lag",
-        "lifecycle.shutdown_timeout",
+        "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
+        "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
+        "detection.share_z", "detection.min_lift", "detection.max_entities", "detection.idle_ttl", "alerts.for",
+        "alerts.keep_firing_for", "alerts.cooldown", "alerts.resend_interval", "alerts.resolved_resend_for",
+        "alerts.runbook_url", "alerts.alertmanager.url", "alerts.webhook.url", "alerts.delivery.timeout",
+        "alerts.delivery.max_backoff", "alerts.delivery.max_queued", "alerts.assessment.mixed_at",
+        "alerts.assessment.coordinated_at",
     ]
 
     /// Keys of librdkafka properties that hold secrets; their values are never printed.
@@ -118,7 +138,56 @@ public struct Settings: Sendable {
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "lifecycle.shutdown_timeout: \(settings.shutdownTimeoutMillis)ms",
         ]
+        if let detection = settings.detection {
+            lines += [
+                "detection.enabled: true", "detection.window: \(detection.windowMillis)ms",
+                "detection.step: \(detection.stepMillis)ms", "detection.min_negative: \(detection.minNegative)",
+                "detection.warning_z: \(detection.warningZ)", "detection.critical_z: \(detection.criticalZ)",
+                "detection.critical_volume: \(detection.criticalVolume)", "detection.share_z: \(detection.shareZ)",
+                "detection.min_lift: \(detection.minLift)", "detection.max_entities: \(detection.maxEntities)",
+                "detection.idle_ttl: \(detection.idleTTLMillis)ms",
+                "alerts.for: \(detection.lifecycle.forMillis)ms",
+                "alerts.keep_firing_for: \(detection.lifecycle.keepFiringForMillis)ms",
+                "alerts.cooldown: \(detection.lifecycle.cooldownMillis)ms",
+                "alerts.assessment.mixed_at: \(detection.mixedAt)",
+                "alerts.assessment.coordinated_at: \(detection.coordinatedAt)",
+            ]
+        } else {
+            lines.append("detection.enabled: false")
+        }
+        let alerts = settings.alerts
+        lines += [
+            "alerts.resend_interval: \(alerts.resendIntervalMillis)ms",
+            "alerts.resolved_resend_for: \(alerts.resolvedResendMillis)ms",
+            "alerts.runbook_url: \(alerts.runbookURL ?? "")",
+            "alerts.alertmanager.url: \(alerts.alertmanagerURLs.map(Self.redactURL).joined(separator: ","))",
+            "alerts.webhook.url: \(alerts.webhookURL.map(Self.redactURL) ?? "")",
+            "alerts.delivery.timeout: \(alerts.timeoutMillis)ms",
+            "alerts.delivery.max_backoff: \(alerts.maxBackoffMillis)ms",
+            "alerts.delivery.max_queued: \(alerts.maxQueued)",
+        ]
         return lines
+    }
+
+    /// A URL with its user-info password (`https://user:secret@host`) replaced: receivers often carry
+    /// credentials in the URL.
+    static func redactURL(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else {
+            return url
+        }
+        let userInfo = url[scheme.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return String(url[..<userInfo.index(after: colon)]) + "<redacted>" + String(url[at...])
+    }
+
+    static func httpURL(_ key: String, _ text: String) throws(SettingsError) -> String {
+        let lower = text.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), text.count > "http://".count,
+            !text.contains(" ")
+        else {
+            throw SettingsError(key: key, reason: "'\(Self.redactURL(text))' is not an http:// or https:// URL")
+        }
+        return text
     }
 
     // MARK: - Parsing
@@ -277,5 +346,79 @@ public struct Settings: Sendable {
         case let other: throw SettingsError(key: "topics.create", reason: "'\(other)' is not true or false")
         }
         self.partitions = Int32(try int("topics.partitions", 6, range: 1...10_000))
+
+        func unit(_ key: String, _ fallback: Double) throws(SettingsError) -> Double {
+            let number = try double(key, fallback)
+            guard number <= 1 else { throw SettingsError(key: key, reason: "'\(number)' is not between 0 and 1") }
+            return number
+        }
+        func positive(_ key: String, _ fallback: Int64) throws(SettingsError) -> Int64 {
+            let result = try millis(key, fallback)
+            guard result > 0 else { throw SettingsError(key: key, reason: "must be positive") }
+            return result
+        }
+        let lifecycle = AlertLifecycle.Configuration(
+            forMillis: try millis("alerts.for", 60_000),
+            keepFiringForMillis: try millis("alerts.keep_firing_for", 600_000),
+            cooldownMillis: try millis("alerts.cooldown", 900_000)
+        )
+        let detection = CrisisDetector.Configuration(
+            windowMillis: try positive("detection.window", 300_000),
+            stepMillis: try positive("detection.step", 60_000),
+            minNegative: try int("detection.min_negative", 15, range: 1...1_000_000),
+            warningZ: try double("detection.warning_z", 3),
+            criticalZ: try double("detection.critical_z", 5),
+            criticalVolume: try int("detection.critical_volume", 250, range: 1...100_000_000),
+            shareZ: try double("detection.share_z", 4),
+            minLift: try double("detection.min_lift", 2),
+            mixedAt: try unit("alerts.assessment.mixed_at", 0.3),
+            coordinatedAt: try unit("alerts.assessment.coordinated_at", 0.6),
+            lifecycle: lifecycle,
+            idleTTLMillis: try positive("detection.idle_ttl", 8 * 86_400_000),
+            maxEntities: try int("detection.max_entities", 200_000, range: 1...100_000_000)
+        )
+        guard detection.criticalZ >= detection.warningZ else {
+            throw SettingsError(key: "detection.critical_z", reason: "must be at least detection.warning_z")
+        }
+        guard detection.coordinatedAt >= detection.mixedAt else {
+            throw SettingsError(
+                key: "alerts.assessment.coordinated_at",
+                reason: "must be at least alerts.assessment.mixed_at"
+            )
+        }
+        switch value("detection.enabled") ?? "true" {
+        case "true":
+            // The detector sums the metric windows inside its own window: they must not overlap.
+            guard windows.window.sizeMillis == windows.window.stepMillis else {
+                throw SettingsError(
+                    key: "detection.enabled",
+                    reason: "crisis detection needs tumbling metric windows (windows.step = windows.size); "
+                        + "set detection.enabled=false to use hopping windows"
+                )
+            }
+            guard detection.stepMillis % size == 0 else {
+                throw SettingsError(key: "detection.step", reason: "must be a multiple of windows.size")
+            }
+            guard detection.windowMillis % detection.stepMillis == 0 else {
+                throw SettingsError(key: "detection.window", reason: "must be a multiple of detection.step")
+            }
+            self.daemon.detection = detection
+        case "false": self.daemon.detection = nil
+        case let other: throw SettingsError(key: "detection.enabled", reason: "'\(other)' is not true or false")
+        }
+
+        var alerts = AlertDelivery.Configuration()
+        for url in (value("alerts.alertmanager.url") ?? "").split(separator: ",") {
+            let trimmed = url.trimmingCharacters(in: .whitespaces)
+            if !trimmed.isEmpty { alerts.alertmanagerURLs.append(try Settings.httpURL("alerts.alertmanager.url", trimmed)) }
+        }
+        if let url = value("alerts.webhook.url") { alerts.webhookURL = try Settings.httpURL("alerts.webhook.url", url) }
+        alerts.runbookURL = value("alerts.runbook_url")
+        alerts.resendIntervalMillis = try positive("alerts.resend_interval", 60_000)
+        alerts.resolvedResendMillis = try millis("alerts.resolved_resend_for", 300_000)
+        alerts.timeoutMillis = try positive("alerts.delivery.timeout", 10_000)
+        alerts.maxBackoffMillis = try positive("alerts.delivery.max_backoff", 60_000)
+        alerts.maxQueued = try int("alerts.delivery.max_queued", 10_000, range: 1...10_000_000)
+        self.daemon.alerts = alerts
     }
 }

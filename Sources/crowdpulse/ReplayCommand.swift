@@ -57,7 +57,12 @@ struct ReplayCommand: ParsableCommand {
                 decoder: EventDecoder(configuration: settings.daemon.decoder),
                 deduplicator: Deduplicator(configuration: settings.daemon.dedup)
             ),
-            engine: WindowEngine(configuration: windows)
+            engine: WindowEngine(configuration: windows),
+            detection: settings.detection,
+            alertOptions: Replay.AlertOptions(
+                runbookURL: settings.alerts.runbookURL,
+                resendIntervalMillis: settings.alerts.resendIntervalMillis
+            )
         )
         var output = BufferedOutput()
         var pending: [UInt8] = []

@@ -82,19 +82,25 @@ struct Run: AsyncParsableCommand {
             await TopicProvisioner(admin: admin, logger: logger).ensure(topics)
         }
         let registry = bootstrapPrometheus()
-        let daemon = try Daemon(configuration: daemonConfiguration, logger: logger)
+        let daemon = try Daemon(
+            configuration: daemonConfiguration,
+            logger: logger,
+            externalURL: "http://\(settings.httpListen)"
+        )
         let http = try HTTPEndpoints.service(
             listen: settings.httpListen,
             registry: registry,
             readiness: HTTPEndpoints.readiness(of: daemon, maxLag: settings.readyMaxLag),
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: daemon.service),
+            .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
+            .init(service: http),
+        ]
+        if let delivery = daemon.alertDelivery { services.append(.init(service: delivery)) }
         var configuration = ServiceGroupConfiguration(
-            services: [
-                .init(service: daemon.service),
-                .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
-                .init(service: http),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

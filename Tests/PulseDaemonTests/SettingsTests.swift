@@ -22,6 +22,8 @@ struct SettingsTests {
           grace: 10s
           emit: updates
           emit_interval: 30s
+        detection:
+          enabled: false
         metrics:
           weights:
             share: 4
@@ -86,6 +88,80 @@ struct SettingsTests {
         #expect(offline.httpListen == "127.0.0.1:9720")
     }
 
+    @Test("Detection and alert keys: file, environment and flags; defaults of design §9")
+    func detectionAndAlerts() throws {
+        let yaml = """
+            kafka: {bootstrap_servers: "b:9092"}
+            detection: {window: 10m, step: 2m, min_negative: 25}
+            alerts:
+              for: 2m
+              alertmanager: {url: ["http://am-0:9093", "http://am-1:9093/"]}
+              webhook: {url: "https://hooks.example/x"}
+              assessment: {mixed_at: 0.25}
+            """
+        let settings = try Settings.load(
+            yaml: yaml,
+            environment: ["CROWDPULSE_ALERTS_KEEP_FIRING_FOR": "5m", "CROWDPULSE_ALERTS_RUNBOOK_URL": "https://rb/x"],
+            overrides: [("alerts.resend_interval", "30s"), ("alerts.assessment.coordinated_at", "0.7")]
+        )
+        let detection = try #require(settings.detection)
+        #expect(detection.windowMillis == 600_000 && detection.stepMillis == 120_000 && detection.minNegative == 25)
+        #expect(detection.lifecycle == .init(forMillis: 120_000, keepFiringForMillis: 300_000, cooldownMillis: 900_000))
+        #expect(detection.mixedAt == 0.25 && detection.coordinatedAt == 0.7)
+        #expect(detection.warningZ == 3 && detection.criticalZ == 5 && detection.criticalVolume == 250)
+        #expect(settings.alerts.alertmanagerURLs == ["http://am-0:9093", "http://am-1:9093/"])
+        #expect(settings.alerts.webhookURL == "https://hooks.example/x")
+        #expect(settings.alerts.resendIntervalMillis == 30_000 && settings.alerts.runbookURL == "https://rb/x")
+        #expect(settings.alerts.isEnabled)
+
+        let defaults = try Settings.load(yaml: nil, environment: [:], overrides: [], requireKafka: false)
+        #expect(defaults.detection == CrisisDetector.Configuration())
+        #expect(defaults.alerts == AlertDelivery.Configuration() && !defaults.alerts.isEnabled)
+        #expect(defaults.alerts.resendIntervalMillis == 60_000 && defaults.alerts.resolvedResendMillis == 300_000)
+        let off = try Settings.load(
+            yaml: nil,
+            environment: [:],
+            overrides: [("detection.enabled", "false")],
+            requireKafka: false
+        )
+        #expect(off.detection == nil)
+    }
+
+    @Test(
+        "Invalid detection and alert values name their key",
+        arguments: [
+            ("alerts.webhook.url", "ftp://x", "alerts.webhook.url"),
+            ("alerts.alertmanager.url", "am:9093", "alerts.alertmanager.url"),
+            ("alerts.assessment.mixed_at", "1.5", "alerts.assessment.mixed_at"),
+            ("alerts.assessment.coordinated_at", "0.1", "alerts.assessment.coordinated_at"),
+            ("detection.step", "90s", "detection.step"),
+            ("detection.window", "330s", "detection.window"),
+            ("detection.critical_z", "2", "detection.critical_z"),
+            ("windows.step", "30s", "detection.enabled"),
+            ("alerts.resend_interval", "0s", "alerts.resend_interval"),
+        ]
+    )
+    func invalidDetection(key: String, value: String, reported: String) {
+        #expect {
+            _ = try Settings.load(yaml: nil, environment: [:], overrides: [(key, value)], requireKafka: false)
+        } throws: { error in
+            (error as? SettingsError)?.key == reported
+        }
+    }
+
+    @Test("Credentials in a receiver URL are redacted in the description")
+    func urlRedaction() throws {
+        let lines = try Settings.describe(
+            yaml: nil,
+            environment: [:],
+            overrides: [
+                ("kafka.bootstrap_servers", "b:9092"), ("alerts.webhook.url", "https://svc:s3cret@hooks.example/x"),
+            ]
+        )
+        #expect(lines.contains("alerts.webhook.url: https://svc:<redacted>@hooks.example/x"))
+        #expect(!lines.joined().contains("s3cret"))
+    }
+
     @Test("Malformed YAML is reported, not ignored")
     func malformedYAML() {
         #expect(throws: SettingsError.self) {
@@ -108,5 +184,7 @@ struct SampleConfigurationTests {
         #expect(settings.daemon.windows == WindowEngine.Configuration())
         #expect(settings.daemon.topics == TopicNames())
         #expect(settings.httpListen == "127.0.0.1:9720")
+        #expect(settings.detection == CrisisDetector.Configuration())
+        #expect(settings.alerts == AlertDelivery.Configuration())
     }
 }

@@ -179,17 +179,6 @@ public struct AlertRecord: Sendable {
         JSONText.object(members.map { ($0.0, JSONText.quote($0.1)) })
     }
 
-    /// The Alertmanager v2 postable alert (`POST /api/v2/alerts` takes a list of these).
-    public func alertmanagerAlert(endsAt: Int64) -> String {
-        JSONText.object([
-            ("labels", Self.strings(self.labels)),
-            ("annotations", Self.strings(self.annotations)),
-            ("startsAt", JSONText.quote(RFC3339.format(millis: self.event.startsAt))),
-            ("endsAt", JSONText.quote(RFC3339.format(millis: endsAt))),
-            ("generatorURL", JSONText.quote(self.generatorURL)),
-        ])
-    }
-
     /// The alerts-topic record.
     public func render(emittedAt: Int64) -> String {
         JSONText.object([
