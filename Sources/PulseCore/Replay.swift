@@ -6,6 +6,8 @@ public struct Replay: Sendable {
     public private(set) var metricsRecords = 0
     public private(set) var lateRecords = 0
     public private(set) var alertRecords = 0
+    /// Every alert that started firing, for `crowdpulse backtest`.
+    public private(set) var detections: [Backtest.Detection] = []
     /// Names the input in dead-letter headers (`crowdpulse.source.topic`).
     public let sourceName: String
     /// Crisis detection per level, fed the final metric records; `nil` turns detection off.
@@ -15,6 +17,13 @@ public struct Replay: Sendable {
     /// Latest window end seen: at end of input, detection runs up to it (not beyond, which would
     /// resolve every alert for want of data).
     private var latestWindowEnd = Int64.min
+    private var earliestWindowStart = Int64.max
+
+    /// The event time covered by the final metric records so far (from the first window's start to the
+    /// last window's end).
+    public var eventTimeSpan: ClosedRange<Int64>? {
+        self.earliestWindowStart <= self.latestWindowEnd ? self.earliestWindowStart...self.latestWindowEnd : nil
+    }
 
     /// How alert records are stamped.
     public struct AlertOptions: Sendable {
@@ -103,6 +112,7 @@ public struct Replay: Sendable {
                 )
                 let emittedAt = self.alertOptions.clock?() ?? event.at
                 self.alertRecords += 1
+                if event.change == .firing { self.detections.append(Backtest.Detection(event)) }
                 lines.append(
                     OutputLine(
                         topic: "alerts",
@@ -128,6 +138,7 @@ public struct Replay: Sendable {
                 self.metricsRecords += 1
                 if record.isFinal {
                     self.latestWindowEnd = max(self.latestWindowEnd, record.windowEnd)
+                    self.earliestWindowStart = min(self.earliestWindowStart, record.windowStart)
                     for index in self.detectors.indices where self.detectors[index].level == record.key.level {
                         self.detectors[index].observe(record)
                     }

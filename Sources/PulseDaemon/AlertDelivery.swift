@@ -92,7 +92,11 @@ public final class AlertDelivery: Service, Sendable {
             }
         }
         self.outcomes = outcomes
-        self.dropped = Counter(label: "crowdpulse_alert_notifications_dropped_total", dimensions: [], factory: metricsFactory)
+        self.dropped = Counter(
+            label: "crowdpulse_alert_notifications_dropped_total",
+            dimensions: [],
+            factory: metricsFactory
+        )
         self.queued = Gauge(label: "crowdpulse_alert_notifications_queued", dimensions: [], factory: metricsFactory)
     }
 

@@ -236,7 +236,8 @@ public struct Settings: Sendable {
         return result
     }
 
-    static func duration(_ key: String, _ text: String) throws(SettingsError) -> Int64 {
+    /// Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `2d`.
+    public static func duration(_ key: String, _ text: String) throws(SettingsError) -> Int64 {
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             if let number = Int64(text.dropLast(suffix.count)), number >= 0 { return number * factor }
@@ -410,7 +411,9 @@ public struct Settings: Sendable {
         var alerts = AlertDelivery.Configuration()
         for url in (value("alerts.alertmanager.url") ?? "").split(separator: ",") {
             let trimmed = url.trimmingCharacters(in: .whitespaces)
-            if !trimmed.isEmpty { alerts.alertmanagerURLs.append(try Settings.httpURL("alerts.alertmanager.url", trimmed)) }
+            if !trimmed.isEmpty {
+                alerts.alertmanagerURLs.append(try Settings.httpURL("alerts.alertmanager.url", trimmed))
+            }
         }
         if let url = value("alerts.webhook.url") { alerts.webhookURL = try Settings.httpURL("alerts.webhook.url", url) }
         alerts.runbookURL = value("alerts.runbook_url")

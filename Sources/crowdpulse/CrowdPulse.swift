@@ -11,7 +11,8 @@ struct CrowdPulse: AsyncParsableCommand {
         commandName: "crowdpulse",
         abstract: "Windowed engagement, virality and sentiment metrics and crisis alerts from Kafka event streams.",
         subcommands: [
-            Run.self, Demo.self, Broker.self, ReplayCommand.self, CheckConfig.self, Generate.self, BenchConsume.self,
+            Run.self, Demo.self, Broker.self, ReplayCommand.self, BacktestCommand.self, CheckConfig.self, Generate.self,
+            BenchConsume.self,
             BenchDecode.self, BenchReplay.self, SentimentCommand.self, BenchSentiment.self,
         ]
     )

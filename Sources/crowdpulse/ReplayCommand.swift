@@ -25,70 +25,80 @@ struct ReplayCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-        let handle: FileHandle
-        if self.file == "-" {
-            handle = FileHandle.standardInput
-        } else {
-            guard let opened = FileHandle(forReadingAtPath: self.file) else {
-                throw ValidationError("cannot open \(self.file)")
-            }
-            handle = opened
-        }
-        let yaml = try self.config.map { try String(contentsOfFile: $0, encoding: .utf8) }
-        let pairs = try parseProperties(self.overrides, option: "--set").sorted { $0.key < $1.key }.map {
-            ($0.key, $0.value)
-        }
-        let settings: Settings
-        do throws(SettingsError) {
-            settings = try Settings.load(
-                yaml: yaml,
-                environment: ProcessInfo.processInfo.environment,
-                overrides: pairs,
-                requireKafka: false
-            )
-        } catch {
-            throw ValidationError(error.description)
-        }
-        var windows = settings.daemon.windows
-        windows.brands = .local
-        var replay = Replay(
-            sourceName: self.file == "-" ? "stdin" : self.file,
-            ingestor: Ingestor(
-                decoder: EventDecoder(configuration: settings.daemon.decoder),
-                deduplicator: Deduplicator(configuration: settings.daemon.dedup)
-            ),
-            engine: WindowEngine(configuration: windows),
-            detection: settings.detection,
-            alertOptions: Replay.AlertOptions(
-                runbookURL: settings.alerts.runbookURL,
-                resendIntervalMillis: settings.alerts.resendIntervalMillis
-            )
-        )
+        let settings = try loadOfflineSettings(config: self.config, overrides: self.overrides)
+        var replay = makeReplay(settings: settings, sourceName: self.file == "-" ? "stdin" : self.file)
         var output = BufferedOutput()
-        var pending: [UInt8] = []
-        var lineNumber: Int64 = 0
-        func feed(_ line: ArraySlice<UInt8>) {
-            lineNumber += 1
-            guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }  // blank line
-            let lines = Array(line).withUnsafeBytes { replay.feed($0, offset: lineNumber) }
-            for record in lines { output.write(record.render()) }
-        }
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            pending.append(contentsOf: chunk)
-            var start = pending.startIndex
-            while let newline = pending[start...].firstIndex(of: 0x0A) {
-                feed(pending[start..<newline])
-                start = newline + 1
-            }
-            pending.removeSubrange(..<start)
-        }
-        if !pending.isEmpty { feed(pending[...]) }
-        for record in replay.finish() { output.write(record.render()) }
+        try replayFile(self.file, into: &replay) { output.write($0.render()) }
         output.flush()
         FileHandle.standardError.write(Data((replay.summary + "\n").utf8))
     }
+}
+
+/// Settings for offline commands (no Kafka needed): `--config` and `--set`, plus the environment.
+func loadOfflineSettings(config: String?, overrides: [String]) throws -> Settings {
+    let yaml = try config.map { try String(contentsOfFile: $0, encoding: .utf8) }
+    let pairs = try parseProperties(overrides, option: "--set").sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    do throws(SettingsError) {
+        return try Settings.load(
+            yaml: yaml,
+            environment: ProcessInfo.processInfo.environment,
+            overrides: pairs,
+            requireKafka: false
+        )
+    } catch {
+        throw ValidationError(error.description)
+    }
+}
+
+/// The offline pipeline with the windows, ingest, detection and alert settings.
+func makeReplay(settings: Settings, sourceName: String) -> Replay {
+    var windows = settings.daemon.windows
+    windows.brands = .local
+    return Replay(
+        sourceName: sourceName,
+        ingestor: Ingestor(
+            decoder: EventDecoder(configuration: settings.daemon.decoder),
+            deduplicator: Deduplicator(configuration: settings.daemon.dedup)
+        ),
+        engine: WindowEngine(configuration: windows),
+        detection: settings.detection,
+        alertOptions: Replay.AlertOptions(
+            runbookURL: settings.alerts.runbookURL,
+            resendIntervalMillis: settings.alerts.resendIntervalMillis
+        )
+    )
+}
+
+/// Feeds a file of JSON lines (or `-`: standard input) through `replay`, end of input included.
+/// Blank lines are skipped; a record's offset is its line number.
+func replayFile(_ path: String, into replay: inout Replay, emit: (OutputLine) -> Void) throws {
+    let handle: FileHandle
+    if path == "-" {
+        handle = FileHandle.standardInput
+    } else {
+        guard let opened = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot open \(path)") }
+        handle = opened
+    }
+    var pending: [UInt8] = []
+    var lineNumber: Int64 = 0
+    func feed(_ line: ArraySlice<UInt8>) {
+        lineNumber += 1
+        guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }  // blank line
+        for record in Array(line).withUnsafeBytes({ replay.feed($0, offset: lineNumber) }) { emit(record) }
+    }
+    while true {
+        let chunk = handle.readData(ofLength: 1 << 20)
+        if chunk.isEmpty { break }
+        pending.append(contentsOf: chunk)
+        var start = pending.startIndex
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            feed(pending[start..<newline])
+            start = newline + 1
+        }
+        pending.removeSubrange(..<start)
+    }
+    if !pending.isEmpty { feed(pending[...]) }
+    for record in replay.finish() { emit(record) }
 }
 
 /// Collects output lines and writes them to stdout in large chunks.

@@ -102,7 +102,12 @@ func deliveryRecord(_ change: CrisisDetector.AlertEvent.Change, at: Int64, resen
         events += detector.advance(to: start + minute)
     }
     let event = try #require(events.first { $0.change == change })
-    return AlertRecord(event: event, watermark: event.at, runbookURL: "https://runbooks.example/x", resendIntervalMillis: resend)
+    return AlertRecord(
+        event: event,
+        watermark: event.at,
+        runbookURL: "https://runbooks.example/x",
+        resendIntervalMillis: resend
+    )
 }
 
 @Suite("Alert delivery to Alertmanager and a webhook over HTTP", .serialized)
@@ -150,7 +155,9 @@ struct AlertDeliveryTests {
             )
             let posts = receiver.received.withLock { $0 }.filter { $0.path == "/am/api/v2/alerts" }
             for post in posts {
-                let list = try #require(try JSONSerialization.jsonObject(with: Data(post.body.utf8)) as? [[String: Any]])
+                let list = try #require(
+                    try JSONSerialization.jsonObject(with: Data(post.body.utf8)) as? [[String: Any]]
+                )
                 #expect(list.count == 1)
                 let alert = list[0]
                 #expect(Set(alert.keys) == ["labels", "annotations", "startsAt", "endsAt", "generatorURL"])
@@ -192,7 +199,8 @@ struct AlertDeliveryTests {
             try await Task.sleep(for: .milliseconds(900))
             #expect(receiver.bodies("/am/api/v2/alerts").count == settled)
             #expect(
-                receiver.bodies("/hook").filter { ($0 as? [String: Any])?["status"] as? String == "resolved" }.count == 1
+                receiver.bodies("/hook").filter { ($0 as? [String: Any])?["status"] as? String == "resolved" }.count
+                    == 1
             )
         }
     }
