@@ -60,6 +60,7 @@ test: deps $(VENV)/.ready lint
 	  echo "Compiler warnings in our code (see above): fix them."; exit 1; fi
 	$(SWIFT) test
 	$(VENV)/bin/python Tests/schemas/validate_samples.py
+	$(PYTHON) schemas/samples/alert.v1/make_fixture.py | cmp - schemas/samples/alert.v1/fixture.ndjson
 	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
 	$(VENV)/bin/python Tests/interop/metrics_end_to_end.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
 	python3 tools/sentiment/dev/validate.py

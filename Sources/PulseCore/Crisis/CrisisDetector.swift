@@ -179,6 +179,10 @@ public struct CrisisDetector: Sendable {
         var campaignDetected: Int64?
         var spikeOnset: Int64?
         var campaignOnset: Int64?
+        /// The assessment at the last evaluation that breached while firing: a resolution reports the
+        /// excursion's, not that of the quiet window that ended it.
+        var spikeAssessment: AuthenticityAssessment?
+        var campaignAssessment: AuthenticityAssessment?
         var lastSeen: Int64
     }
 
@@ -352,11 +356,19 @@ public struct CrisisDetector: Sendable {
                 ] {
                     var current = evaluation
                     current.z = z
+                    let isSpike = alertname == Self.spikeName
                     let actions =
-                        alertname == Self.spikeName
+                        isSpike
                         ? state.spike.evaluate(at: time, breaching: severity)
                         : state.campaign.evaluate(at: time, breaching: severity)
                     events += self.events(actions, alertname, entity, state, current, &state)
+                    if severity != nil && (isSpike ? state.spike.isFiring : state.campaign.isFiring) {
+                        if isSpike {
+                            state.spikeAssessment = current.authenticity
+                        } else {
+                            state.campaignAssessment = current.authenticity
+                        }
+                    }
                 }
             }
             // No evaluation means both lifecycles are inactive and the window is quiet: nothing to do.
@@ -376,6 +388,7 @@ public struct CrisisDetector: Sendable {
     ) -> [AlertEvent] {
         actions.map { action in
             let isSpike = alertname == Self.spikeName
+            var reported = evaluation
             let onset = isSpike ? snapshot.spikeOnset : snapshot.campaignOnset
             let detected = isSpike ? snapshot.spikeDetected : snapshot.campaignDetected
             let change: AlertEvent.Change
@@ -400,6 +413,9 @@ public struct CrisisDetector: Sendable {
                 (startsAt, detectedAt) = (onset ?? evaluatedAt, detected ?? evaluatedAt)
             case .resolve(let last, let since, let endsAt):
                 (change, severity, at) = (.resolved, last, endsAt)
+                if let kept = isSpike ? snapshot.spikeAssessment : snapshot.campaignAssessment {
+                    reported.authenticity = kept
+                }
                 (startsAt, detectedAt) = (onset ?? since, detected ?? since)
             }
             return AlertEvent(
@@ -413,7 +429,7 @@ public struct CrisisDetector: Sendable {
                 startsAt: startsAt,
                 detectedAt: detectedAt,
                 at: at,
-                evaluation: evaluation
+                evaluation: reported
             )
         }
     }
