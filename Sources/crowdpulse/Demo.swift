@@ -102,6 +102,7 @@ struct Demo: AsyncParsableCommand {
                 }
             ),
         ]
+        if let delivery = daemon.alertDelivery { services.append(.init(service: delivery)) }
         if self.duration > 0 {
             services.append(
                 .init(

@@ -318,6 +318,45 @@ struct CrisisScenarioTests {
             "\(alerts.map { "\(Self.label($0, "alertname") ?? "") \(Self.label($0, "entity") ?? "")" })"
         )
     }
+
+    @Test("a wave that comes and goes for an hour fires once and resolves once per level: no alert storm")
+    func flappingWave() {
+        var stream = Self.ordinaryDays()
+        let waveStart = Self.start + 3 * Self.day + 15 * Self.hour
+        stream.background(
+            brand: "acme",
+            subjects: 20,
+            from: Self.start + 3 * Self.day,
+            to: waveStart + 2 * Self.hour,
+            perMinute: 6
+        )
+        // Bursts of angry comments: 4 minutes on, 4 minutes off, for an hour.
+        var index = 0
+        for cycle in 0..<8 {
+            let burst = waveStart + Int64(cycle) * 8 * Self.minute
+            for step in 0..<100 {
+                index += 1
+                stream.comment(
+                    at: burst + Int64(step) * 2_400,
+                    subject: "acme-post-5",
+                    brand: "acme",
+                    user: "acme-fan-\(index % 300)",
+                    sentiment: -0.8,
+                    text: stream.pick(Stream.negativeFragments),
+                    createdAt: Self.start - 300 * Self.day
+                )
+            }
+        }
+        let alerts = stream.alerts()
+        let changes = alerts.compactMap { alert -> String? in
+            guard Self.label(alert, "alertname") == CrisisDetector.spikeName else { return nil }
+            return "\(Self.label(alert, "level") ?? "") \(Self.annotation(alert, "change") ?? "")"
+        }
+        #expect(changes.filter { $0 == "subject firing" }.count == 1, "\(changes)")
+        #expect(changes.filter { $0 == "subject resolved" }.count == 1, "\(changes)")
+        #expect(changes.filter { $0 == "brand firing" }.count == 1, "\(changes)")
+        #expect(changes.filter { $0 == "brand resolved" }.count == 1, "\(changes)")
+    }
 }
 
 @Suite("Backtest on a generated stream")

@@ -65,12 +65,37 @@ struct CrisisEndToEndTests {
             "\(expected) \(replay.summary)"
         )
 
+        // Alertmanager and a webhook on a local receiver get the same alerts.
+        let receiver = AlertReceiver()
+        let port = try await receiver.start()
+        var delivery = AlertDelivery.Configuration()
+        delivery.alertmanagerURLs = ["http://127.0.0.1:\(port)"]
+        delivery.webhookURL = "http://127.0.0.1:\(port)/hook"
+        func delivered() -> Set<String> {
+            Set(
+                receiver.bodies("/hook").compactMap { body -> String? in
+                    guard let alerts = (body as? [String: Any])?["alerts"] as? [[String: Any]],
+                        let labels = alerts.first?["labels"] as? [String: String]
+                    else { return nil }
+                    return "\(labels["alertname"] ?? "?") \(labels["level"] ?? "?") \(labels["entity"] ?? "?")"
+                }
+            )
+        }
+        let firing = Set(expected.map { $0.split(separator: " ").prefix(3).joined(separator: " ") })
         let records = try await runEmbeddedDaemon(
             events: events.map { ($0.key, $0.json) },
             groupID: "crisis",
+            alerts: delivery,
             output: { $0.alerts },
-            done: { expected.isSubset(of: Set($0.map { Self.identity($0.value) })) }
+            done: {
+                expected.isSubset(of: Set($0.map { Self.identity($0.value) })) && firing.isSubset(of: delivered())
+                    && !receiver.bodies("/api/v2/alerts").isEmpty
+            }
         )
+        await receiver.stop()
+        #expect(firing.isSubset(of: delivered()), "\(delivered())")
+        let posted = receiver.bodies("/api/v2/alerts").compactMap { $0 as? [[String: Any]] }.flatMap { $0 }
+        #expect(posted.contains { ($0["labels"] as? [String: String])?["entity"] == "post-7" })
         let actual = Set(records.map { Self.identity($0.value) })
         let keys = records.map(\.key)
         #expect(actual == expected)

@@ -6,10 +6,12 @@ import Testing
 
 /// Produces `events` (keyed by subject) into the input topic of a fresh embedded broker (3 input
 /// partitions, 2 per output topic), runs a `Daemon` on it, and reads `output` with an independent
-/// consumer until `done` is satisfied or 90 seconds pass. Returns the records read, in order.
+/// consumer until `done` is satisfied or 90 seconds pass. Returns the records read, in order. With
+/// `alerts` configured, the daemon's HTTP alert delivery runs too.
 func runEmbeddedDaemon(
     events: [(key: String, json: String)],
     groupID: String,
+    alerts: AlertDelivery.Configuration = AlertDelivery.Configuration(),
     output: (TopicNames) -> String,
     done: ([(key: String, value: String)]) -> Bool
 ) async throws -> [(key: String, value: String)] {
@@ -31,10 +33,21 @@ func runEmbeddedDaemon(
     var windows = WindowEngine.Configuration()
     windows.idleCloseMillis = 2000  // the stream ends: close what is left after 2 s of silence
     let daemon = try Daemon(
-        configuration: .init(client: client, groupID: groupID, windows: windows, sessionTimeout: .seconds(6)),
+        configuration: {
+            var configuration = Daemon.Configuration(
+                client: client,
+                groupID: groupID,
+                windows: windows,
+                sessionTimeout: .seconds(6)
+            )
+            configuration.alerts = alerts
+            return configuration
+        }(),
         logger: daemonTestLogger
     )
-    let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
+    var services: [any Service] = [daemon.service]
+    if let delivery = daemon.alertDelivery { services.append(delivery) }
+    let group = ServiceGroup(services: services, logger: daemonTestLogger)
     let running = Task { try await group.run() }
 
     let reader = try KafkaConsumer(
