@@ -71,6 +71,14 @@ struct AlertOutboxTests {
         )
     }
 
+    /// An outbox whose alert fired at `t0` and reached every receiver.
+    func delivered(at t0: Int64) -> AlertOutbox {
+        var outbox = self.outbox()
+        outbox.submit(alertRecord(.firing), now: t0)
+        for request in outbox.due(now: t0) { outbox.complete(request, outcome: .delivered, now: t0) }
+        return outbox
+    }
+
     /// The Alertmanager alerts of a request: (severity, startsAt, endsAt) per alert.
     func alerts(_ request: AlertOutbox.Request) throws -> [(severity: String, startsAt: String, endsAt: String)] {
         let list = try #require(try jsonValue(request.body) as? [[String: Any]])
@@ -104,12 +112,10 @@ struct AlertOutboxTests {
         #expect(try self.alerts(again[0])[0].endsAt == RFC3339.format(millis: t0 + 65_005 + 120_000))
     }
 
-    @Test("Escalation resolves the old label set and fires the new one; resolved is re-sent for 5 minutes")
-    func escalationAndResolve() throws {
-        var outbox = self.outbox()
+    @Test("Escalation resolves the old label set and fires the new one")
+    func escalation() throws {
         let t0: Int64 = 1_800_000_000_000
-        outbox.submit(alertRecord(.firing), now: t0)
-        outbox.complete(outbox.due(now: t0)[0], outcome: .delivered, now: t0)
+        var outbox = self.delivered(at: t0)
         outbox.submit(alertRecord(.escalated, severity: .critical, previous: .warning, at: 1_120_000), now: t0 + 10)
         let escalated = try self.alerts(try #require(outbox.due(now: t0 + 10).first))
         let bySeverity = Dictionary(uniqueKeysWithValues: escalated.map { ($0.severity, $0.endsAt) })
@@ -119,10 +125,8 @@ struct AlertOutboxTests {
 
     @Test("A resolved alert is re-sent for 5 minutes after it resolved, then forgotten")
     func resolvedWindow() throws {
-        var outbox = self.outbox()
         let t0: Int64 = 1_800_000_000_000
-        outbox.submit(alertRecord(.firing), now: t0)
-        outbox.complete(outbox.due(now: t0)[0], outcome: .delivered, now: t0)
+        var outbox = self.delivered(at: t0)
         outbox.submit(alertRecord(.resolved, at: 1_900_000), now: t0 + 30_000)
         let resolved = try #require(outbox.due(now: t0 + 30_000).first)
         #expect(try self.alerts(resolved).map(\.endsAt) == [RFC3339.format(millis: 1_900_000)])

@@ -69,6 +69,31 @@ struct CrisisScenarioTests {
             )
         }
 
+        /// A wave of angry comments by long-standing accounts on one post: `count` comments `spacing` ms
+        /// apart from `from`, by `authors` distinct users, with text from `text` (default: a complaint).
+        mutating func wave(
+            on subject: String,
+            brand: String,
+            from: Int64,
+            count: Int,
+            spacing: Int64,
+            authors: Int = 400,
+            text: ((inout Stream) -> String)? = nil
+        ) {
+            for index in 0..<count {
+                let words = text?(&self) ?? self.pick(Self.negativeFragments)
+                self.comment(
+                    at: from + Int64(index) * spacing,
+                    subject: subject,
+                    brand: brand,
+                    user: "\(brand)-fan-\(index % authors)",
+                    sentiment: -0.7,
+                    text: words,
+                    createdAt: CrisisScenarioTests.start - 400 * CrisisScenarioTests.day
+                )
+            }
+        }
+
         /// Ordinary traffic on `brand`: `perMinute` comments on average, following a daily rhythm
         /// (`diurnal` = relative amplitude, peak at 20:00), `negativeShare` of them negative, over
         /// `[from, to)`; the rate is multiplied by `growth(t)`. Some purchases too.
@@ -168,19 +193,8 @@ struct CrisisScenarioTests {
         let waveStart = Self.start + 3 * Self.day + 14 * Self.hour + 20_000
         let end = waveStart + 40 * Self.minute
         stream.background(brand: "acme", subjects: 20, from: Self.start + 3 * Self.day, to: end, perMinute: 6)
-        for index in 0..<(20 * 25) {
-            let at = waveStart + Int64(index) * (20 * Self.minute / 500)
-            let text =
-                stream.pick(Stream.negativeFragments) + ", " + stream.pick(Stream.negativeFragments) + " #acmefail"
-            stream.comment(
-                at: at,
-                subject: "acme-post-3",
-                brand: "acme",
-                user: "acme-fan-\(index % 400)",
-                sentiment: -0.7,
-                text: text,
-                createdAt: Self.start - 400 * Self.day
-            )
+        stream.wave(on: "acme-post-3", brand: "acme", from: waveStart, count: 500, spacing: 20 * Self.minute / 500) {
+            $0.pick(Stream.negativeFragments) + ", " + $0.pick(Stream.negativeFragments) + " #acmefail"
         }
         let alerts = stream.alerts()
         let firing = alerts.filter { $0["status"] as? String == "firing" && Self.annotation($0, "change") == "firing" }
@@ -331,21 +345,9 @@ struct CrisisScenarioTests {
             perMinute: 6
         )
         // Bursts of angry comments: 4 minutes on, 4 minutes off, for an hour.
-        var index = 0
         for cycle in 0..<8 {
             let burst = waveStart + Int64(cycle) * 8 * Self.minute
-            for step in 0..<100 {
-                index += 1
-                stream.comment(
-                    at: burst + Int64(step) * 2_400,
-                    subject: "acme-post-5",
-                    brand: "acme",
-                    user: "acme-fan-\(index % 300)",
-                    sentiment: -0.8,
-                    text: stream.pick(Stream.negativeFragments),
-                    createdAt: Self.start - 300 * Self.day
-                )
-            }
+            stream.wave(on: "acme-post-5", brand: "acme", from: burst, count: 100, spacing: 2_400, authors: 300)
         }
         let alerts = stream.alerts()
         let changes = alerts.compactMap { alert -> String? in
@@ -373,17 +375,7 @@ struct CrisisBacktestTests {
             to: waveStart + Scenario.hour,
             perMinute: 6
         )
-        for index in 0..<500 {
-            stream.comment(
-                at: waveStart + Int64(index) * 2_400,
-                subject: "acme-post-3",
-                brand: "acme",
-                user: "acme-fan-\(index % 400)",
-                sentiment: -0.7,
-                text: stream.pick(Scenario.Stream.negativeFragments),
-                createdAt: Scenario.start - 400 * Scenario.day
-            )
-        }
+        stream.wave(on: "acme-post-3", brand: "acme", from: waveStart, count: 500, spacing: 2_400)
         var replay = Replay(sourceName: "scenario")
         for event in stream.events.sorted(by: { $0.at < $1.at }) {
             var bytes = Array(event.json.utf8)
