@@ -16,7 +16,7 @@ FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
 SENTIMENT_MIN_F1     ?= 0.60
 SENTIMENT_MIN_LANGID ?= 0.95
 
-.PHONY: all deps build test lint demo bench bench-peers fuzz fuzz-build clean
+.PHONY: all deps test-deps deploy-lint build test lint demo bench bench-peers fuzz fuzz-build clean
 
 all: build
 
@@ -37,8 +37,38 @@ deps:
 	  fi; \
 	fi
 
+## test-deps: what only the tests need: headless Chromium (the dashboard test), promtool and amtool
+## (the deploy/ lint).
+test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "Missing system packages for the tests. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+## deploy-lint: the Prometheus rules (with their unit tests), the Prometheus and Alertmanager
+## configurations, and every YAML/JSON file under deploy/.
+deploy-lint: test-deps $(VENV)/.ready
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/crowdpulse-rules.test.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
+	$(VENV)/bin/python -c 'import glob, json, sys, yaml; \
+	  files = sorted(glob.glob("deploy/**/*.y*ml", recursive=True)); \
+	  [list(yaml.safe_load_all(open(f))) for f in files]; \
+	  [json.load(open(f)) for f in glob.glob("deploy/**/*.json", recursive=True)]; \
+	  print(len(files), "YAML files parse")'
+
 ## A Python virtualenv with confluent-kafka, an independent client for the interop test.
-$(VENV)/.ready:
+$(VENV)/.ready: Makefile
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null && \
@@ -46,14 +76,14 @@ $(VENV)/.ready:
 	  else \
 	    echo "Python venv support is missing. Run: sudo apt-get install -y python3-venv python3-pip"; exit 1; \
 	  fi; }
-	$(VENV)/bin/pip install -q --disable-pip-version-check confluent-kafka jsonschema rfc3339-validator
+	$(VENV)/bin/pip install -q --disable-pip-version-check confluent-kafka jsonschema rfc3339-validator pyyaml
 	@touch $@
 
 build: deps
 	$(SWIFT) build
 
 ## test: every test — Swift Testing suites against the embedded broker, then the Python interop check.
-test: deps $(VENV)/.ready lint
+test: deps test-deps $(VENV)/.ready lint deploy-lint
 	python3 tools/sentiment/build.py --check
 	$(SWIFT) build --build-tests 2>&1 | tee .build-test.log
 	@if grep -E "^/.*/(Sources|Tests)/.*warning:" .build-test.log; then \

@@ -49,16 +49,23 @@ public struct Daemon: Sendable {
     public let service: PipelineService
     /// Alertmanager and webhook delivery, when configured: run it as a service next to ``service``.
     public let alertDelivery: AlertDelivery?
+    /// What the query API and the dashboard show.
+    public let live: LiveView
 
-    /// - Parameter onEvent: called for every accepted event, on the pipeline task (keep it cheap).
+    /// - Parameters:
+    ///   - onAlert: called for every alert state change, on the pipeline task (keep it cheap).
+    ///   - onEvent: called for every accepted event, on the pipeline task (keep it cheap).
     public init(
         configuration: Configuration,
         metrics: IngestMetrics = IngestMetrics(),
         stats: ConsumptionStats = ConsumptionStats(),
         logger: Logger,
         externalURL: String = "crowdpulse://",
+        live: LiveView = LiveView(),
+        onAlert: @escaping @Sendable (AlertRecord) -> Void = { _ in },
         onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
     ) throws(KafkaError) {
+        self.live = live
         let alertDelivery =
             configuration.alerts.isEnabled
             ? AlertDelivery(configuration: configuration.alerts, externalURL: externalURL, logger: logger) : nil
@@ -102,6 +109,8 @@ public struct Daemon: Sendable {
                 guard let partition else { return lags.isEmpty ? nil : lags.values.reduce(0, +) }
                 return lags[partition]
             },
+            live: live,
+            onAlert: onAlert,
             metrics: metrics,
             logger: logger,
             onEvent: onEvent
@@ -137,5 +146,20 @@ public struct Daemon: Sendable {
             commitInterval: configuration.commitInterval,
             logger: logger
         )
+    }
+
+    /// `/v1/status`: consumption counters, assignment and lag, as JSON.
+    public func statusJSON() -> String {
+        let snapshot = self.stats.current
+        let lag = snapshot.assignment.compactMap { snapshot.consumerLag[$0] }
+        return JSONText.object([
+            ("events", String(snapshot.messages)), ("accepted", String(snapshot.accepted)),
+            ("dead_lettered", String(snapshot.deadLettered)), ("duplicates", String(snapshot.duplicates)),
+            ("metric_records", String(self.pipeline.outputCounts.metrics)),
+            ("alert_records", String(self.pipeline.alertCount)),
+            ("partitions", String(snapshot.assignment.count)),
+            ("consumer_lag", lag.isEmpty ? "null" : String(lag.reduce(0, +))),
+            ("entities", String(self.live.entityCount)),
+        ])
     }
 }

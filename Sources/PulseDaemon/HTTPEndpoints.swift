@@ -1,14 +1,44 @@
+import CoreMetrics
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import Prometheus
+import PulseCore
 import PulseKafka
 import ServiceLifecycle
 
 /// The operator endpoints: `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz`
-/// (partitions assigned, or 503 with the reason). Later work adds the query API and dashboard here.
+/// (partitions assigned, or 503 with the reason); with a ``Query``, also the query API (`/v1/status`,
+/// `/v1/entities/{level}/{id}`, `/v1/alerts`, `/v1/top?metric=…`) and the dashboard at `/`.
 public enum HTTPEndpoints {
+    /// The query API's sources. With a `token`, `/v1/*` requires `Authorization: Bearer <token>`; the
+    /// dashboard page itself is public and sends the token it finds in its URL fragment (`#token=…`).
+    public struct Query: Sendable {
+        public var live: LiveView
+        /// `/v1/status`: a JSON object about the process.
+        public var status: @Sendable () -> String
+        public var token: String?
+
+        public init(live: LiveView, status: @escaping @Sendable () -> String, token: String? = nil) {
+            self.live = live
+            self.status = status
+            self.token = token
+        }
+
+        /// Constant-time comparison of the bearer token.
+        func authorizes(_ header: String?) -> Bool {
+            guard let token = self.token else { return true }
+            guard let header, header.hasPrefix("Bearer ") else { return false }
+            let given = Array(header.utf8.dropFirst("Bearer ".count))
+            let expected = Array(token.utf8)
+            guard given.count == expected.count else { return false }
+            var difference: UInt8 = 0
+            for index in given.indices { difference |= given[index] ^ expected[index] }
+            return difference == 0
+        }
+    }
+
     /// Readiness as the pipeline sees it.
     public struct Readiness: Sendable {
         public var isReady: Bool
@@ -20,11 +50,71 @@ public enum HTTPEndpoints {
         }
     }
 
+    static func json(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+
+    static func problem(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        Self.json(JSONText.object([("error", JSONText.quote(message))]), status: status)
+    }
+
     public static func router(
         registry: PrometheusCollectorRegistry,
-        readiness: @escaping @Sendable () -> Readiness
+        readiness: @escaping @Sendable () -> Readiness,
+        query: Query? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router()
+        if let query {
+            router.get("/") { _, _ -> Response in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: Dashboard.html))
+                )
+            }
+            let api = router.group("v1")
+            api.get("status") { request, _ -> Response in
+                guard query.authorizes(request.headers[.authorization]) else {
+                    return Self.problem(.unauthorized, "a bearer token is required")
+                }
+                return Self.json(query.status())
+            }
+            api.get("alerts") { request, _ -> Response in
+                guard query.authorizes(request.headers[.authorization]) else {
+                    return Self.problem(.unauthorized, "a bearer token is required")
+                }
+                return Self.json(query.live.alerts())
+            }
+            api.get("entities/:level/:id") { request, context -> Response in
+                guard query.authorizes(request.headers[.authorization]) else {
+                    return Self.problem(.unauthorized, "a bearer token is required")
+                }
+                guard let levelName = context.parameters.get("level"), let level = EntityLevel(rawValue: levelName)
+                else { return Self.problem(.badRequest, "level must be subject or brand") }
+                guard let id = context.parameters.get("id"), let body = query.live.entity(level: level, id: id) else {
+                    return Self.problem(.notFound, "no metrics for this entity (yet)")
+                }
+                return Self.json(body)
+            }
+            api.get("top") { request, _ -> Response in
+                guard query.authorizes(request.headers[.authorization]) else {
+                    return Self.problem(.unauthorized, "a bearer token is required")
+                }
+                let parameters = request.uri.queryParameters
+                guard let metric = LiveView.Metric(rawValue: parameters.get("metric") ?? "engagement") else {
+                    return Self.problem(.badRequest, "metric must be engagement, virality or negative_share")
+                }
+                guard let level = EntityLevel(rawValue: parameters.get("level") ?? "brand") else {
+                    return Self.problem(.badRequest, "level must be subject or brand")
+                }
+                let limit = min(100, max(1, parameters.get("limit").flatMap { Int($0) } ?? 10))
+                return Self.json(query.live.top(metric: metric, level: level, limit: limit))
+            }
+        }
         router.get("metrics") { _, _ -> Response in
             var buffer = [UInt8]()
             buffer.reserveCapacity(16_384)
@@ -52,6 +142,7 @@ public enum HTTPEndpoints {
         listen: String,
         registry: PrometheusCollectorRegistry,
         readiness: @escaping @Sendable () -> Readiness,
+        query: Query? = nil,
         logger: Logger
     ) throws -> some Service {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
@@ -59,7 +150,7 @@ public enum HTTPEndpoints {
         }
         let host = String(listen[..<colon])
         return Application(
-            router: self.router(registry: registry, readiness: readiness),
+            router: self.router(registry: registry, readiness: readiness, query: query),
             configuration: .init(address: .hostname(host, port: port), serverName: "crowdpulse"),
             logger: logger
         )
@@ -85,4 +176,33 @@ public enum HTTPEndpoints {
 public struct InvalidListenAddress: Error, CustomStringConvertible {
     public var value: String
     public var description: String { "http.listen must be host:port, got '\(self.value)'" }
+}
+
+/// Publishes readiness as the `crowdpulse_ready` gauge (1 ready, 0 not) every `interval`, so that
+/// Prometheus can alert on an instance that stays unready (deploy/prometheus/crowdpulse-rules.yml).
+public struct ReadinessGauge: Service {
+    let readiness: @Sendable () -> HTTPEndpoints.Readiness
+    let interval: Duration
+    let gauge: CoreMetrics.Gauge
+
+    public init(
+        readiness: @escaping @Sendable () -> HTTPEndpoints.Readiness,
+        interval: Duration = .seconds(5),
+        factory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.readiness = readiness
+        self.interval = interval
+        self.gauge = CoreMetrics.Gauge(label: "crowdpulse_ready", dimensions: [], factory: factory)
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            self.gauge.record(self.readiness().isReady ? 1 : 0)
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+            } catch {
+                break
+            }
+        }
+    }
 }

@@ -52,6 +52,9 @@ public final class IngestPipeline: Sendable {
     let detection: CrisisDetector.Configuration?
     let alerts: AlertDelivery.Configuration
     let alertDelivery: AlertDelivery?
+    /// The query API's view, when the daemon serves one.
+    let live: LiveView?
+    let onAlert: @Sendable (AlertRecord) -> Void
     /// Consumer lag of an input partition, or (`nil`) of all of them, for the alerts' data freshness.
     let consumerLag: @Sendable (TopicPartition?) -> Int64?
     let alertScorer = MultilingualSentimentScorer()
@@ -85,6 +88,8 @@ public final class IngestPipeline: Sendable {
         alerts: AlertDelivery.Configuration = AlertDelivery.Configuration(),
         alertDelivery: AlertDelivery? = nil,
         consumerLag: @escaping @Sendable (TopicPartition?) -> Int64? = { _ in nil },
+        live: LiveView? = nil,
+        onAlert: @escaping @Sendable (AlertRecord) -> Void = { _ in },
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
@@ -108,6 +113,8 @@ public final class IngestPipeline: Sendable {
         self.alerts = alerts
         self.alertDelivery = alertDelivery
         self.consumerLag = consumerLag
+        self.live = live
+        self.onAlert = onAlert
         self.metrics = metrics
         self.logger = logger
         self.nowMillis = nowMillis
@@ -356,16 +363,19 @@ public final class IngestPipeline: Sendable {
                         resendIntervalMillis: self.alerts.resendIntervalMillis
                     )
                     do {
+                        let rendered = alert.render(emittedAt: now)
                         try self.producer.send(
                             ProducerRecord(
                                 topic: self.topics.alerts,
                                 key: Array(alert.fingerprint.utf8),
-                                value: Array(alert.render(emittedAt: now).utf8)
+                                value: Array(rendered.utf8)
                             )
                         )
                         state.alertRecords += 1
                         self.metrics.alertRecords.increment()
                         self.alertDelivery?.submit(alert)
+                        self.live?.alert(alert, rendered: rendered, emittedAt: now)
+                        self.onAlert(alert)
                         self.logger.notice(
                             "alert",
                             metadata: [
@@ -381,20 +391,24 @@ public final class IngestPipeline: Sendable {
                 }
             }
         }
+        var finals: [(record: MetricsRecord, rendered: String)] = []
         for record in records {
+            let rendered = record.render()
             if record.isFinal {
                 self.metrics.windowEmitDelay.recordNanoseconds(max(0, now - record.windowEnd) * 1_000_000)
+                if self.live != nil { finals.append((record, rendered)) }
             }
             self.metrics.metricRecords.increment()
             try self.producer.send(
                 ProducerRecord(
                     topic: self.topics.metrics,
                     key: Array(record.recordKey.utf8),
-                    value: Array(record.render().utf8)
+                    value: Array(rendered.utf8)
                 )
             )
             state.metricsRecords += 1
         }
+        self.live?.record(finals)
     }
 
     /// Tells every brand stage how far each input partition's watermark has got (after its partials).

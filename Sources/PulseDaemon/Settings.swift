@@ -29,7 +29,8 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 ///   `windows.idle_close` (`60s`) · `windows.emit` (`final` | `updates`) · `windows.emit_interval` (`10s`)
 /// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
-/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000)
+/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
+///   `http.token` (unset: the query API is open; a secret, never printed)
 /// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
 /// - `detection.enabled` (`true`) · `detection.window` (`5m`) · `detection.step` (`1m`) ·
 ///   `detection.min_negative` (15) · `detection.warning_z` (3) · `detection.critical_z` (5) ·
@@ -50,6 +51,8 @@ public struct Settings: Sendable {
     public var httpListen: String
     /// `/readyz` answers 503 while the consumer lag is above this many messages.
     public var readyMaxLag: Int64
+    /// `http.token`: when set, the query API (`/v1/*`) requires `Authorization: Bearer <token>`.
+    public var httpToken: String?
     /// How long SIGTERM/SIGINT may take to drain, commit and leave before the process is cancelled.
     public var shutdownTimeoutMillis: Int64
     public var createTopics: Bool
@@ -67,7 +70,7 @@ public struct Settings: Sendable {
         "topics.partitions", "windows.size", "windows.step", "windows.grace", "windows.idle_close", "windows.emit",
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
-        "metrics.weights.purchase", "processing.guarantee", "http.listen", "http.ready_max_lag",
+        "metrics.weights.purchase", "processing.guarantee", "http.listen", "http.ready_max_lag", "http.token",
         "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
         "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
         "detection.share_z", "detection.min_lift", "detection.max_entities", "detection.idle_ttl", "alerts.for",
@@ -136,6 +139,7 @@ public struct Settings: Sendable {
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
             "processing.guarantee: at_least_once", "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
+            "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
             "lifecycle.shutdown_timeout: \(settings.shutdownTimeoutMillis)ms",
         ]
         if let detection = settings.detection {
@@ -338,6 +342,7 @@ public struct Settings: Sendable {
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
         self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"
+        self.httpToken = value("http.token")
         guard self.httpListen.contains(":") else {
             throw SettingsError(key: "http.listen", reason: "'\(self.httpListen)' is not host:port")
         }

@@ -12,11 +12,14 @@ public struct SyntheticProducerService: Service {
     let limit: Int?
     let faults: Double
     let generator: SyntheticEvents
+    let incidents: IncidentScript?
     let logger: Logger
 
     /// - Parameters:
     ///   - limit: stop after this many events (`nil`: until shutdown).
     ///   - faults: the share of records replaced by an invalid record or a duplicate of an earlier event.
+    ///   - incidents: scripted incidents added on top of the background rate (its origin is the wall clock
+    ///     at which offset 0 falls).
     public init(
         producer: KafkaProducer,
         topic: String,
@@ -24,8 +27,10 @@ public struct SyntheticProducerService: Service {
         limit: Int? = nil,
         faults: Double = 0,
         generator: SyntheticEvents = SyntheticEvents(),
+        incidents: IncidentScript? = nil,
         logger: Logger
     ) {
+        self.incidents = incidents
         self.producer = producer
         self.topic = topic
         self.eventsPerSecond = max(1, eventsPerSecond)
@@ -45,8 +50,16 @@ public struct SyntheticProducerService: Service {
         var faultRandom = SplitMix64(seed: 7)
         var faultCount = 0
         var previous = (key: "", json: "")
+        var scripted: Int64 = Int64.min
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             ticks += 1
+            if let script = self.incidents {
+                let now = WallClock.nowMillis() - script.origin
+                for event in script.events(from: scripted == Int64.min ? 0 : scripted, to: now) {
+                    try self.producer.send(ProducerRecord(topic: self.topic, key: event.key, value: event.json))
+                }
+                scripted = now
+            }
             // Catch up to where the rate says we should be, so the average rate holds despite jitter.
             let due = Int(Int64(self.eventsPerSecond) * ticks / 100)
             while sent < due {

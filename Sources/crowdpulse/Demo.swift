@@ -33,7 +33,18 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Share of synthetic records that are invalid or duplicates, to show dead-lettering (0–1).")
     var faults: Double = 0.02
 
+    @Option(
+        help: """
+            Scripted incidents: crises (an organic crisis on brand-7 after a minute, a coordinated attack on \
+            brand-13 after two) or none.
+            """
+    )
+    var scenario: String = "crises"
+
     func run() async throws {
+        guard ["crises", "none"].contains(self.scenario) else {
+            throw ValidationError("--scenario must be crises or none")
+        }
         var common = self.common
         if common.logLevel == .info { common.logLevel = .notice }  // keep the demo's stdout readable
         let logger = common.bootstrapLogging()
@@ -46,7 +57,13 @@ struct Demo: AsyncParsableCommand {
             logger: logger
         )
         print("CrowdPulse demo: embedded broker at bootstrap.servers=\(broker.bootstrapServers)")
-        print("Producing \(self.rate) synthetic events/s to \(names.input[0]); the daemon reports every second.")
+        print("Producing \(self.rate) synthetic events/s to \(names.input[0]); the daemon reports every 5 seconds.")
+        if self.scenario == "crises" {
+            print(
+                "Incidents: an organic crisis on brand-7 in about a minute, a coordinated attack on brand-13 in two;"
+                    + " alerts are printed as they fire and resolve."
+            )
+        }
         print("Read along with: kcat -b \(broker.bootstrapServers) -t \(names.input[0]) -C -o end")
         print("Dead letters:    kcat -b \(broker.bootstrapServers) -t \(names.deadLetter) -C -f '%h\\n%s\\n'")
         fflush(nil)
@@ -55,20 +72,33 @@ struct Demo: AsyncParsableCommand {
         let producer = try KafkaProducer(configuration: .init(client: client), logger: logger)
         let registry = bootstrapPrometheus()
         let stats = ConsumptionStats()
-        let daemon = try Daemon(
-            configuration: .init(
-                client: client,
-                groupID: "crowdpulse-demo",
-                topics: names,
-                windows: WindowEngine.Configuration(
-                    window: .tumbling(Int64(max(1, self.window)) * 1000),
-                    graceMillis: 5_000,
-                    idleCloseMillis: 10_000
-                ),
-                sessionTimeout: .seconds(6)
+        let window = Int64(max(1, self.window)) * 1000
+        var configuration = Daemon.Configuration(
+            client: client,
+            groupID: "crowdpulse-demo",
+            topics: names,
+            windows: WindowEngine.Configuration(
+                window: .tumbling(window),
+                graceMillis: 5_000,
+                idleCloseMillis: 10_000
             ),
+            sessionTimeout: .seconds(6)
+        )
+        // Detection on demo time: a minute's window evaluated every metric window, quick to fire and resolve.
+        configuration.detection = CrisisDetector.Configuration(
+            windowMillis: max(60_000 / window, 1) * window,
+            stepMillis: window,
+            lifecycle: .init(forMillis: window, keepFiringForMillis: 60_000, cooldownMillis: 120_000)
+        )
+        let daemon = try Daemon(
+            configuration: configuration,
             stats: stats,
             logger: logger,
+            externalURL: "http://\(self.httpListen)",
+            onAlert: { alert in
+                print(Self.describe(alert))
+                fflush(nil)
+            },
             onEvent: { event, _ in
                 if event.kind == .comment { stats.update { $0.lastEvent = event } }
             }
@@ -77,8 +107,10 @@ struct Demo: AsyncParsableCommand {
             listen: self.httpListen,
             registry: registry,
             readiness: HTTPEndpoints.readiness(of: daemon),
+            query: .init(live: daemon.live, status: { daemon.statusJSON() }),
             logger: logger
         )
+        print("Dashboard:       http://\(self.httpListen)/")
         print("Metrics:         curl http://\(self.httpListen)/metrics")
         print(
             "Metric records:  kcat -b \(broker.bootstrapServers) -t \(names.metrics) -C -o end   (\(self.window) s windows, 5 s grace)"
@@ -91,12 +123,13 @@ struct Demo: AsyncParsableCommand {
                     topic: names.input[0],
                     eventsPerSecond: self.rate,
                     faults: self.faults,
+                    incidents: self.scenario == "crises" ? IncidentScript.crises(origin: WallClock.nowMillis()) : nil,
                     logger: logger
                 )
             ),
             .init(service: daemon.service),
             .init(
-                service: ProgressReporter(stats: stats, interval: .seconds(1), logger: logger) { line in
+                service: ProgressReporter(stats: stats, interval: .seconds(5), logger: logger) { line in
                     print(line)
                     fflush(nil)
                 }
@@ -129,5 +162,21 @@ struct Timer: Service {
     init(after: Duration) { self.after = after }
     func run() async throws {
         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.after) }
+    }
+}
+
+extension Demo {
+    /// One line per alert state change for the demo's console.
+    static func describe(_ alert: AlertRecord) -> String {
+        let event = alert.event
+        let authenticity = event.evaluation.authenticity
+        let percent = { (value: Double) in "\(Int((value * 100).rounded()))%" }
+        let change = event.change.rawValue.uppercased()
+        return
+            "ALERT \(change) \(event.alertname) \(event.level.rawValue) \(event.entity) [\(event.severity.rawValue)] "
+            + "\(authenticity.verdict.rawValue): coordinated \(percent(authenticity.coordinatedShare)), "
+            + "new accounts \(percent(authenticity.newAccountShare)), "
+            + "verified customers \(percent(authenticity.verifiedCustomerShare)), "
+            + "\(event.evaluation.negative) negative of \(event.evaluation.scored)"
     }
 }

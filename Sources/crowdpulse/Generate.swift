@@ -34,6 +34,17 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 42
 
+    @Option(help: "Seconds to run at --rate (instead of --count).")
+    var duration: Int?
+
+    @Option(
+        help: """
+            Scripted incidents on top of the background: crises (organic crisis on brand-7 after a minute, \
+            coordinated attack on brand-13 after two; needs --rate) or none.
+            """
+    )
+    var scenario: String = "none"
+
     @Option(help: "Compression codec.")
     var compression: String = "lz4"
 
@@ -42,6 +53,16 @@ struct Generate: AsyncParsableCommand {
         help: "Any librdkafka property as key=value (repeatable)."
     )
     var librdkafka: [String] = []
+
+    func validate() throws {
+        guard ["crises", "none"].contains(self.scenario) else {
+            throw ValidationError("--scenario must be crises or none")
+        }
+        if self.scenario == "crises" && self.rate <= 0 {
+            throw ValidationError("--scenario crises needs --rate: incidents are scripted in wall-clock time")
+        }
+        if self.duration != nil && self.rate <= 0 { throw ValidationError("--duration needs --rate") }
+    }
 
     func run() async throws {
         let logger = self.common.bootstrapLogging()
@@ -62,14 +83,27 @@ struct Generate: AsyncParsableCommand {
         var generator = SyntheticEvents(
             configuration: .init(subjects: self.subjects, brands: self.brands, seed: self.seed)
         )
+        let script =
+            self.scenario == "crises" ? IncidentScript.crises(origin: WallClock.nowMillis(), brands: self.brands) : nil
+        var scripted: Int64 = 0
+        var incidentEvents = 0
+        let count = self.duration.map { $0 * self.rate } ?? self.count
         let clock = ContinuousClock()
         let start = clock.now
-        for index in 0..<self.count {
+        for index in 0..<count {
             if self.rate > 0, index % 100 == 0 {
                 try await Task.sleep(
                     until: start.advanced(by: .seconds(Double(index) / Double(self.rate))),
                     clock: clock
                 )
+                if let script {
+                    let now = WallClock.nowMillis() - script.origin
+                    for event in script.events(from: scripted, to: now) {
+                        try producer.send(ProducerRecord(topic: self.topic, key: event.key, value: event.json))
+                        incidentEvents += 1
+                    }
+                    scripted = now
+                }
             }
             let event = generator.next(occurredAtMillis: WallClock.nowMillis())
             try producer.send(ProducerRecord(topic: self.topic, key: event.key, value: event.json))
@@ -77,11 +111,12 @@ struct Generate: AsyncParsableCommand {
         try await producer.flush(timeout: .seconds(120))
         let elapsed = clock.now - start
         let seconds = elapsed.seconds
+        let total = count + incidentEvents
         guard producer.failedDeliveries == 0 else {
-            throw ValidationError("\(producer.failedDeliveries) of \(self.count) events were not delivered")
+            throw ValidationError("\(producer.failedDeliveries) of \(total) events were not delivered")
         }
         print(
-            "produced \(self.count) events to \(self.topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(self.count) / seconds))/s)"
+            "produced \(total) events (\(incidentEvents) scripted) to \(self.topic) in \(String(format: "%.2f", seconds)) s (\(Int(Double(total) / seconds))/s)"
         )
     }
 }

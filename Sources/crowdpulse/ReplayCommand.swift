@@ -70,8 +70,12 @@ func makeReplay(settings: Settings, sourceName: String) -> Replay {
 }
 
 /// Feeds a file of JSON lines (or `-`: standard input) through `replay`, end of input included.
-/// Blank lines are skipped; a record's offset is its line number.
+/// Blank lines are skipped; a record's offset is its line number. A long replay reports its progress
+/// (events/s, event-time position) on stderr every five seconds.
 func replayFile(_ path: String, into replay: inout Replay, emit: (OutputLine) -> Void) throws {
+    let clock = ContinuousClock()
+    let started = clock.now
+    var reported = started
     let handle: FileHandle
     if path == "-" {
         handle = FileHandle.standardInput
@@ -83,6 +87,18 @@ func replayFile(_ path: String, into replay: inout Replay, emit: (OutputLine) ->
     var lineNumber: Int64 = 0
     func feed(_ line: ArraySlice<UInt8>) {
         lineNumber += 1
+        if lineNumber % 65_536 == 0, clock.now - reported >= .seconds(5) {
+            reported = clock.now
+            let seconds = Double((reported - started).components.seconds) + 1e-9
+            let position =
+                replay.engine.watermark == Int64.min ? "n/a" : RFC3339.format(millis: replay.engine.watermark)
+            FileHandle.standardError.write(
+                Data(
+                    "replay: \(lineNumber) events, \(Int(Double(lineNumber) / seconds))/s, event time \(position)\n"
+                        .utf8
+                )
+            )
+        }
         guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { return }  // blank line
         for record in Array(line).withUnsafeBytes({ replay.feed($0, offset: lineNumber) }) { emit(record) }
     }

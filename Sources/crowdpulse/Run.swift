@@ -87,16 +87,19 @@ struct Run: AsyncParsableCommand {
             logger: logger,
             externalURL: "http://\(settings.httpListen)"
         )
+        let readiness = HTTPEndpoints.readiness(of: daemon, maxLag: settings.readyMaxLag)
         let http = try HTTPEndpoints.service(
             listen: settings.httpListen,
             registry: registry,
-            readiness: HTTPEndpoints.readiness(of: daemon, maxLag: settings.readyMaxLag),
+            readiness: readiness,
+            query: .init(live: daemon.live, status: { daemon.statusJSON() }, token: settings.httpToken),
             logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: daemon.service),
             .init(service: ProgressReporter(stats: daemon.stats, interval: .seconds(10), logger: logger)),
             .init(service: http),
+            .init(service: ReadinessGauge(readiness: readiness)),
         ]
         if let delivery = daemon.alertDelivery { services.append(.init(service: delivery)) }
         var configuration = ServiceGroupConfiguration(

@@ -70,7 +70,8 @@ public struct AlertRecord: Sendable {
             ("entity", self.event.entity),
             ("severity", self.event.severity.rawValue),
         ]
-        if let brand = self.event.brand, self.event.level == .subject { labels.append(("brand", brand)) }
+        // On both levels (a brand's is itself), so that Alertmanager can group and inhibit by brand.
+        if let brand = self.event.brand { labels.append(("brand", brand)) }
         labels.append(("service", "crowdpulse"))
         return labels
     }
