@@ -94,6 +94,22 @@ public struct IncidentScript: Sendable {
         ("id", "Sudah tiga hari tidak bisa dipakai, sangat mengecewakan"),
     ]
 
+    /// Real customers say it their own way: an opener and a closer around the complaint.
+    static let openers = [
+        "Honestly,", "Wow.", "Seriously?", "Day three:", "Ugh,", "Customer for six years here and", "", "PSA:",
+        "Not happy:", "Again!", "@support",
+    ]
+    static let closers = [
+        "fix it now", "I'm done with you", "answer me", "refund please", "never again", "so disappointed",
+        "unbelievable", "what a mess", "I'll take my business elsewhere", "",
+    ]
+
+    static let details = [
+        "", "and the chat bot just loops", "my whole team is affected", "second time this month",
+        "on my birthday of all days", "after I paid extra", "the FAQ link is dead too", "my kids' photos are gone",
+        "nobody on the phone either", "",
+    ]
+
     static let template = "Do NOT buy from %BRAND%, they are scammers and stole my money!!! #boycott%BRAND%"
 
     private static func customer(_ index: Int, of brand: String) -> String { "\(brand)-customer-\(index % 150)" }
@@ -156,11 +172,16 @@ public struct IncidentScript: Sendable {
 
     private func complaint(_ index: Int, at offset: Int64, _ incident: Incident) -> SyntheticEvents.Event {
         let id = self.eventID(incident, "m", index)
-        let (lang, text) = Self.complaints[(index * 7 + index / 3) % Self.complaints.count]
+        let (lang, complaint) = Self.complaints[(index * 7 + index / 3) % Self.complaints.count]
+        let opener = Self.openers[(index / 2 + index * 5) % Self.openers.count]
+        let closer = Self.closers[(index * 3 + index / 7) % Self.closers.count]
+        let detail = Self.details[(index * 11 + index / 5) % Self.details.count]
+        let order = index % 3 == 0 ? "order #\(40_000 + (index * 7_919) % 50_000)" : ""
+        let text = [opener, complaint, detail, order, closer].filter { !$0.isEmpty }.joined(separator: " ")
         let json =
             #"{"event_id":"\#(id)","type":"comment","occurred_at":\#(self.origin + offset),"subject_id":"\#(incident.subject)","#
             + #""brand":"\#(incident.brand)","user_id":"\#(Self.customer(index, of: incident.brand))","#
-            + #""text":"\#(text) (\#(index))","lang":"\#(lang)","#
+            + #""text":"\#(text)","lang":"\#(lang)","#
             + #""user":{"created_at":"\#(Self.iso(self.origin - 730 * 86_400_000))","followers":\#(50 + index % 900)}}"#
         return SyntheticEvents.Event(key: incident.subject, json: json, type: "comment")
     }

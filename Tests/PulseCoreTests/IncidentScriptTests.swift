@@ -22,7 +22,7 @@ struct IncidentScriptTests {
 
     /// Runs the background plus the script through `Replay` with the demo's windows and detection.
     func alerts(scale: Double = 1) -> [(
-        change: String, name: String, level: String, entity: String, assessment: String
+        change: String, name: String, level: String, entity: String, assessment: String, duplicates: Double
     )] {
         var windows = WindowEngine.Configuration(window: .tumbling(10_000), graceMillis: 5_000, idleCloseMillis: 10_000)
         windows.brands = .local
@@ -56,7 +56,7 @@ struct IncidentScriptTests {
             else { return nil }
             return (
                 annotations["change"] ?? "", labels["alertname"] ?? "", labels["level"] ?? "", labels["entity"] ?? "",
-                annotations["assessment"] ?? ""
+                annotations["assessment"] ?? "", Double(annotations["duplicate_text_share"] ?? "") ?? -1
             )
         }
     }
@@ -80,6 +80,9 @@ struct IncidentScriptTests {
             "\(alerts)"
         )
         #expect(!firing.contains { $0.entity == "brand-13" && $0.name == CrisisDetector.spikeName }, "\(alerts)")
+        // Customers write in their own words; the attack repeats one template.
+        #expect(firing.filter { $0.entity == "brand-7" }.allSatisfy { $0.duplicates < 0.3 }, "\(alerts)")
+        #expect(firing.filter { $0.entity == "brand-13" }.allSatisfy { $0.duplicates > 0.6 }, "\(alerts)")
         #expect(firing.allSatisfy { ["brand-7", "brand-13", "post-7", "post-13"].contains($0.entity) }, "\(alerts)")
         #expect(alerts.contains { $0.change == "resolved" && $0.entity == "brand-7" }, "\(alerts)")
         #expect(alerts.contains { $0.change == "resolved" && $0.entity == "brand-13" }, "\(alerts)")
