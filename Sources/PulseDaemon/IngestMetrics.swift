@@ -16,6 +16,8 @@ public struct IngestMetrics: Sendable {
     public let repartitionRecords: Counter
     public let windowsOpen: Gauge
     public let stateBytes: Gauge
+    /// Entities the crisis detectors track, by level.
+    public let detectorEntities: [EntityLevel: Gauge]
     public let rebalances: Counter
     public let deliveryFailures: Counter
     /// Broker append time (or producer time) of a consumed record → processed, per batch's last record.
@@ -82,6 +84,15 @@ public struct IngestMetrics: Sendable {
         )
         self.windowsOpen = Gauge(label: "crowdpulse_windows_open", dimensions: [], factory: factory)
         self.stateBytes = Gauge(label: "crowdpulse_state_bytes", dimensions: [], factory: factory)
+        var entities: [EntityLevel: Gauge] = [:]
+        for level in EntityLevel.allCases {
+            entities[level] = Gauge(
+                label: "crowdpulse_detector_entities",
+                dimensions: [("level", level.rawValue)],
+                factory: factory
+            )
+        }
+        self.detectorEntities = entities
         self.rebalances = Counter(label: "crowdpulse_rebalances_total", dimensions: [], factory: factory)
         self.deliveryFailures = Counter(label: "crowdpulse_delivery_failures_total", dimensions: [], factory: factory)
         self.processingLatency = CoreMetrics.Timer(

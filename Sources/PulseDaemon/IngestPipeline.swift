@@ -230,9 +230,12 @@ public final class IngestPipeline: Sendable {
             }
             for merger in state.mergers.values { windows += merger.openWindowCount }
             var firing: [AlertSeverity: Int] = [:]
+            var tracked: [EntityLevel: Int] = [:]
             for detector in state.detectors.values {
                 for alert in detector.firing { firing[alert.severity, default: 0] += 1 }
+                tracked[detector.level, default: 0] += detector.entityCount
             }
+            for (level, gauge) in self.metrics.detectorEntities { gauge.record(tracked[level] ?? 0) }
             for (severity, gauge) in self.metrics.alertsFiring { gauge.record(firing[severity] ?? 0) }
             self.metrics.windowsOpen.record(windows)
             self.metrics.stateBytes.record(bytes)

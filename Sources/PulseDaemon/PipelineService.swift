@@ -114,7 +114,7 @@ public struct PipelineService: Service {
                 // Commit on the interval even when no batch came (a tick), so that a finished stream is
                 // committed promptly.
                 if clock.now - lastCommit >= self.commitInterval {
-                    try await self.commit()
+                    try await self.commit(duringRebalanceIsFine: true)
                     lastCommit = clock.now
                 }
                 guard !batch.isEmpty else { continue }
@@ -146,10 +146,29 @@ public struct PipelineService: Service {
         await self.consumer.close()
     }
 
-    private func commit() async throws {
+    /// Group-membership errors a periodic commit meets while the group rebalances: the revoke hook
+    /// commits what moves, and the next interval commits the rest.
+    static let rebalanceErrors: Set<String> = [
+        "REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "NOT_COORDINATOR",
+        "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "_WAIT_COORD", "_STATE",
+    ]
+
+    /// The error's name when a periodic commit may simply wait for the next interval.
+    static func deferrable(_ error: KafkaError) -> String? {
+        guard case .librdkafka(let detail) = error else { return nil }
+        return detail.isRetriable || Self.rebalanceErrors.contains(detail.name) ? detail.name : nil
+    }
+
+    private func commit(duringRebalanceIsFine: Bool = false) async throws {
         try await self.producer.flush(timeout: .seconds(30))
         let failed = self.producer.failedDeliveries
         guard failed == 0 else { throw UndeliveredOutputs(failed: failed) }
-        try await self.consumer.commit(self.pipeline.processedOffsets())
+        let offsets = self.pipeline.processedOffsets()
+        do throws(KafkaError) {
+            try await self.consumer.commit(offsets)
+        } catch {
+            guard duringRebalanceIsFine, let name = Self.deferrable(error) else { throw error }
+            self.logger.warning("Commit deferred: the group is rebalancing", metadata: ["kafka.error": "\(name)"])
+        }
     }
 }

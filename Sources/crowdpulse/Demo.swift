@@ -117,6 +117,7 @@ struct Demo: AsyncParsableCommand {
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: http),
+            .init(service: ReadinessGauge(readiness: HTTPEndpoints.readiness(of: daemon))),
             .init(
                 service: SyntheticProducerService(
                     producer: producer,
