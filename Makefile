@@ -119,14 +119,17 @@ demo: deps
 	$(SWIFT) build --product crowdpulse
 	"$$($(SWIFT) build --show-bin-path)/crowdpulse" demo $(DEMO_ARGS)
 
-## bench: decoder vs JSONDecoder; raw librdkafka C consumer vs our Swift consumer on one pre-filled topic.
+## bench: micro-benchmarks (decode, window update, sentiment, replay; package-benchmark in Benchmarks/),
+## then the raw librdkafka C consumer (the limit), our consumer and the full pipeline on one pre-filled
+## topic; the last line is the ratio pipeline ÷ limit.
 bench: deps
 	$(SWIFT) build -c release --product crowdpulse
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-decode
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-replay
 	"$$($(SWIFT) build -c release --show-bin-path)/crowdpulse" bench-sentiment --corpus tools/sentiment/dev
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress --format text
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
-	  Benchmarks/run-consume-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
+	  Benchmarks/run-pipeline-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 
 ## bench-peers: Quix Streams (tumbling 60 s count per key) vs CrowdPulse's full pipeline on one topic.
 PEER_VENV := .venv-peers

@@ -12,7 +12,7 @@ struct CrowdPulse: AsyncParsableCommand {
         abstract: "Windowed engagement, virality and sentiment metrics and crisis alerts from Kafka event streams.",
         subcommands: [
             Run.self, Demo.self, Broker.self, ReplayCommand.self, BacktestCommand.self, CheckConfig.self, Generate.self,
-            BenchConsume.self,
+            BenchConsume.self, BenchPipeline.self,
             BenchDecode.self, BenchReplay.self, SentimentCommand.self, BenchSentiment.self,
         ]
     )

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# End-to-end benchmark on one pre-filled topic of the embedded broker (2 000 000 standard events, lz4,
+# 64 partitions by default):
+#   the limit     — a plain librdkafka C consumer (Benchmarks/c/rawconsume.c), messages/s;
+#   our consumer  — crowdpulse bench-consume (the Swift binding alone);
+#   the pipeline  — crowdpulse bench-pipeline: everything `run` does, first message → all offsets committed.
+# Prints the machine, every rate, and as the last line the ratio pipeline ÷ limit.
+# Usage: run-pipeline-bench.sh PATH/TO/release/crowdpulse
+set -euo pipefail
+BIN=${1:?path to a release crowdpulse}
+MESSAGES=${BENCH_MESSAGES:-2000000}
+PARTITIONS=${BENCH_PARTITIONS:-64}
+ROUNDS=${BENCH_ROUNDS:-2}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d)
+trap 'kill $BROKER 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+cc -O2 -o "$HERE/c/rawconsume" "$HERE/c/rawconsume.c" $(pkg-config --cflags --libs rdkafka)
+
+echo "machine: $(nproc) cores, $(uname -m), librdkafka $(pkg-config --modversion rdkafka), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+"$BIN" broker --topic "bench.events:$PARTITIONS" --log-level warning > "$WORK/broker.out" &
+BROKER=$!
+for _ in $(seq 1 100); do [ -s "$WORK/broker.out" ] && break; sleep 0.1; done
+BOOTSTRAP=$(head -n 1 "$WORK/broker.out" | cut -d= -f2)
+echo "embedded broker: $BOOTSTRAP, topic bench.events with $PARTITIONS partitions (lz4), CrowdPulse's output topics"
+"$BIN" generate --bootstrap-servers "$BOOTSTRAP" --topic bench.events --count "$MESSAGES" --log-level warning
+
+best() { sed -n 's/.* rate=\([0-9]*\).*/\1/p' | sort -n | tail -n 1; }
+: > "$WORK/c.txt"; : > "$WORK/swift.txt"; : > "$WORK/pipeline.txt"
+for round in $(seq 1 "$ROUNDS"); do
+  "$HERE/c/rawconsume" "$BOOTSTRAP" bench.events "$MESSAGES" | tee -a "$WORK/c.txt"
+  "$BIN" bench-consume --bootstrap-servers "$BOOTSTRAP" --topic bench.events --messages "$MESSAGES" | tee -a "$WORK/swift.txt"
+done
+# The pipeline writes its outputs into the same broker; one run keeps them within its memory limits.
+"$BIN" bench-pipeline --bootstrap-servers "$BOOTSTRAP" --topic bench.events --messages "$MESSAGES" | tee -a "$WORK/pipeline.txt"
+C_RATE=$(best < "$WORK/c.txt")
+SWIFT_RATE=$(best < "$WORK/swift.txt")
+PIPELINE_RATE=$(best < "$WORK/pipeline.txt")
+echo "limit (raw librdkafka C consumer, best of $ROUNDS): $C_RATE msg/s"
+echo "CrowdPulse Swift consumer (best of $ROUNDS): $SWIFT_RATE msg/s"
+echo "CrowdPulse full pipeline: $PIPELINE_RATE events/s"
+awk -v s="$SWIFT_RATE" -v c="$C_RATE" 'BEGIN { printf "consumer ratio swift/c = %.2f (target >= 0.80)\n", s / c }'
+awk -v p="$PIPELINE_RATE" -v c="$C_RATE" 'BEGIN { printf "ratio pipeline/limit = %.3f (target >= 0.5)\n", p / c }'
