@@ -3,6 +3,12 @@
 // (part of `make bench`). The end-to-end scripts next to this file measure the daemon on Kafka.
 import PackageDescription
 
+import class Foundation.NSString
+
+/// SwiftPM names a local dependency after its directory (`main`, `crowdpulse`, `x` in a fresh clone …).
+let root = ((Context.packageDirectory as NSString).deletingLastPathComponent as NSString).lastPathComponent
+    .lowercased()
+
 let package = Package(
     name: "crowdpulse-benchmarks",
     platforms: [.macOS(.v15)],
@@ -14,7 +20,7 @@ let package = Package(
         .executableTarget(
             name: "PulseCoreBenchmarks",
             dependencies: [
-                .product(name: "PulseCore", package: "main"),
+                .product(name: "PulseCore", package: root),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/PulseCoreBenchmarks",
