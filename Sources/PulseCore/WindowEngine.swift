@@ -160,41 +160,47 @@ public struct WindowEngine: Sendable {
             self.watermark = max(self.watermark, time - self.configuration.graceMillis)
         }
 
+        // The windows containing `time`, oldest first, without building arrays: this runs per event.
         let size = self.configuration.window.sizeMillis
-        let starts = self.configuration.window.starts(containing: time)
-        var onTime: [Int64] = []
-        for start in starts {
-            if start + size <= self.watermark {
-                self.lateCount += 1
-                outputs.append(
-                    .late(windowStart: start, windowEnd: start + size, latenessMillis: self.watermark - (start + size))
-                )
-            } else {
-                onTime.append(start)
-            }
-        }
-        if !onTime.isEmpty {
-            let userHash = stableHash(event.userID)
-            var depth: Int? = nil
+        let step = self.configuration.window.stepMillis
+        let last = Deduplicator.floorDiv(time, step) * step
+        let first = last - (last - (time - size) - 1) / step * step
+        // The newest window ends last: when it is late, so are all the others.
+        var userHash: UInt64 = 0
+        var depth: Int? = nil
+        var sentiment: Double? = nil
+        if last + size > self.watermark {
+            userHash = stableHash(event.userID)
             if event.kind == .share {
                 let capacity = self.configuration.cascadeCapacity
                 depth = self.cascades[event.subjectID, default: CascadeTracker(capacity: capacity)]
                     .record(shareID: event.eventID, parentID: event.parentEventID)
                 self.cascadeSeen[event.subjectID] = max(self.cascadeSeen[event.subjectID] ?? time, time)
             }
-            var sentiment: Double? = nil
             if event.kind == .comment {
                 sentiment = event.sentiment ?? self.scorer.score(event.text ?? "", lang: event.lang)
             }
-            var keys = [EntityKey(.subject, event.subjectID)]
-            if let brand = event.brand { keys.append(EntityKey(.brand, brand)) }
-            for start in onTime {
-                for key in keys {
-                    let exactLimit = self.configuration.uniqueExactLimit
-                    self.open[start, default: [:]][key, default: WindowAggregate(exactLimit: exactLimit)]
-                        .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
-                    if case .updates = self.configuration.emit { self.dirty[start, default: []].insert(key) }
-                }
+        }
+        let exactLimit = self.configuration.uniqueExactLimit
+        let tracksUpdates: Bool
+        if case .updates = self.configuration.emit { tracksUpdates = true } else { tracksUpdates = false }
+        for start in stride(from: first, through: last, by: Int(step)) {
+            if start + size <= self.watermark {
+                self.lateCount += 1
+                outputs.append(
+                    .late(windowStart: start, windowEnd: start + size, latenessMillis: self.watermark - (start + size))
+                )
+                continue
+            }
+            let subject = EntityKey(.subject, event.subjectID)
+            self.open[start, default: [:]][subject, default: WindowAggregate(exactLimit: exactLimit)]
+                .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+            if tracksUpdates { self.dirty[start, default: []].insert(subject) }
+            if let brand = event.brand {
+                let key = EntityKey(.brand, brand)
+                self.open[start, default: [:]][key, default: WindowAggregate(exactLimit: exactLimit)]
+                    .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+                if tracksUpdates { self.dirty[start, default: []].insert(key) }
             }
         }
         outputs += self.closeWindows(endingBy: self.watermark)
@@ -221,8 +227,9 @@ public struct WindowEngine: Sendable {
 
     private mutating func closeWindows(endingBy limit: Int64) -> [Output] {
         let size = self.configuration.window.sizeMillis
+        // Per event: find out without allocating that nothing closes (the common case).
+        guard let oldest = self.open.keys.min(), oldest + size <= limit else { return [] }
         let closing = self.open.keys.filter { $0 + size <= limit }.sorted()
-        guard !closing.isEmpty else { return [] }
         self.sweep(before: limit, oldestClosing: closing[0])
         var outputs: [Output] = []
         for start in closing {

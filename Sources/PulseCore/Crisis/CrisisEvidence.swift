@@ -104,38 +104,52 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
 /// share most of their shingles get hashes a few bits apart, whatever the language or script.
 public enum SimHash {
     public static func of(_ text: String) -> UInt64 {
-        var weights = [Int32](repeating: 0, count: 64)
-        var window: (UInt32, UInt32, UInt32) = (0, 0, 0)
-        var filled = 0
-        var previousSpace = true
-        for scalar in text.unicodeScalars {
-            var value = scalar.value
-            if scalar.properties.isWhitespace
-                || (value < 0x80 && !scalar.properties.isAlphabetic && !(0x30...0x39).contains(value))
-            {
-                if previousSpace { continue }
-                value = 0x20
-                previousSpace = true
-            } else {
-                previousSpace = false
-                if (0x41...0x5A).contains(value) { value += 0x20 }
+        // Per-bit votes, on the stack: this runs for every sampled negative comment.
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 64) { weights in
+            weights.initialize(repeating: 0)
+            var window: (UInt32, UInt32, UInt32) = (0, 0, 0)
+            var filled = 0
+            var previousSpace = true
+            for scalar in text.unicodeScalars {
+                var value = scalar.value
+                if Self.isSeparator(value) {
+                    if previousSpace { continue }
+                    value = 0x20
+                    previousSpace = true
+                } else {
+                    previousSpace = false
+                    if value &- 0x41 < 26 { value += 0x20 }  // ASCII upper case
+                }
+                window = (window.1, window.2, value)
+                filled += 1
+                guard filled >= 3 else { continue }
+                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+                hash = (hash ^ UInt64(window.0)) &* 0x0000_0100_0000_01B3
+                hash = (hash ^ UInt64(window.1)) &* 0x0000_0100_0000_01B3
+                hash = (hash ^ UInt64(window.2)) &* 0x0000_0100_0000_01B3
+                hash ^= hash >> 29
+                hash = hash &* 0xBF58_476D_1CE4_E5B9
+                hash ^= hash >> 32
+                for bit in 0..<64 { weights[bit] &+= Int32(truncatingIfNeeded: (hash >> UInt64(bit)) & 1) &* 2 &- 1 }
             }
-            window = (window.1, window.2, value)
-            filled += 1
-            guard filled >= 3 else { continue }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for part in [window.0, window.1, window.2] {
-                hash = (hash ^ UInt64(part)) &* 0x0000_0100_0000_01B3
-            }
-            hash ^= hash >> 29
-            hash = hash &* 0xBF58_476D_1CE4_E5B9
-            hash ^= hash >> 32
-            for bit in 0..<64 { weights[bit] += (hash >> UInt64(bit)) & 1 == 1 ? 1 : -1 }
+            guard filled >= 3 else { return stableHash(text) }
+            var result: UInt64 = 0
+            for bit in 0..<64 where weights[bit] > 0 { result |= 1 << UInt64(bit) }
+            return result
         }
-        guard filled >= 3 else { return stableHash(text) }
-        var result: UInt64 = 0
-        for bit in 0..<64 where weights[bit] > 0 { result |= 1 << UInt64(bit) }
-        return result
+    }
+
+    /// Word separators: in ASCII everything but letters and digits; beyond it, Unicode `White_Space`
+    /// (the same as `Unicode.Scalar.Properties.isWhitespace`, without its table lookup).
+    @inline(__always)
+    static func isSeparator(_ value: UInt32) -> Bool {
+        if value < 0x80 {
+            return !(value &- 0x30 < 10 || (value | 0x20) &- 0x61 < 26)
+        }
+        switch value {
+        case 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
     }
 
     /// Bits that differ.
