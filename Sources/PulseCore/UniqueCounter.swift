@@ -101,3 +101,41 @@ public func stableHash(_ text: String) -> UInt64 {
     }
     return hash
 }
+
+extension UniqueCounter {
+    /// Appends the counter in the binary format (``BinaryWriter``): the exact hashes, or the sketch's
+    /// registers.
+    public func write(to writer: inout BinaryWriter) {
+        writer.varint(UInt64(self.exactLimit))
+        if let exact = self.exact {
+            writer.byte(0)
+            writer.varint(UInt64(exact.count))
+            for hash in exact { writer.fixed64(hash) }
+        } else {
+            writer.byte(1)
+            for register in self.registers { writer.byte(register) }
+        }
+    }
+
+    public init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        let limit = try reader.varint()
+        guard limit <= UInt64(Int.max) else {
+            throw BinaryDecodingError(offset: reader.offset, reason: "exact limit out of range")
+        }
+        self.init(exactLimit: Int(limit))
+        switch try reader.byte() {
+        case 0:
+            let count = try reader.count()
+            var exact = Set<UInt64>(minimumCapacity: count)
+            for _ in 0..<count { exact.insert(try reader.fixed64()) }
+            self.exact = exact
+        case 1:
+            var registers = [UInt8](repeating: 0, count: Self.registerCount)
+            for index in 0..<Self.registerCount { registers[index] = try reader.byte() }
+            self.exact = nil
+            self.registers = registers
+        case let other:
+            throw BinaryDecodingError(offset: reader.offset, reason: "unique counter kind \(other)")
+        }
+    }
+}

@@ -240,7 +240,8 @@ public final class IngestPipeline: Sendable {
             self.metrics.windowsOpen.record(windows)
             self.metrics.stateBytes.record(bytes)
             for partition in state.engines.keys.sorted() {
-                var engine = state.engines[partition]!
+                // Moved out, not copied: a copy would make the mutation duplicate every open window.
+                var engine = state.engines.removeValue(forKey: partition)!
                 let outputs = engine.idle(nowWall: now)
                 state.engines[partition] = engine
                 guard !outputs.isEmpty else { continue }
@@ -253,15 +254,17 @@ public final class IngestPipeline: Sendable {
             // traffic) stops holding brand windows back after that long; so does a stage with no traffic.
             let patience = 2 * self.windows.idleCloseMillis
             for (repartition, heard) in state.heard {
-                guard var merger = state.mergers[repartition] else { continue }
+                guard var merger = state.mergers.removeValue(forKey: repartition) else { continue }
+                defer { state.mergers[repartition] = merger }
                 for source in merger.activeSources
                 where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
                     try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
                 }
-                state.mergers[repartition] = merger
             }
             for (repartition, activity) in state.mergerActivity where now - activity >= patience {
-                guard var merger = state.mergers[repartition], merger.openWindowCount > 0 else { continue }
+                guard state.mergers[repartition]?.openWindowCount ?? 0 > 0,
+                    var merger = state.mergers.removeValue(forKey: repartition)
+                else { continue }
                 let records = merger.closeAll()
                 state.mergers[repartition] = merger
                 try self.produce(records, state: &state, from: .brand(repartition))
@@ -340,7 +343,8 @@ public final class IngestPipeline: Sendable {
             // Detection runs on the final records, up to the latest window they close (event time).
             if let configuration = self.detection {
                 var detector =
-                    state.detectors[origin] ?? CrisisDetector(level: origin.level, configuration: configuration)
+                    state.detectors.removeValue(forKey: origin)
+                    ?? CrisisDetector(level: origin.level, configuration: configuration)
                 var through = Int64.min
                 for record in records where record.isFinal && record.key.level == origin.level {
                     detector.observe(record)

@@ -39,6 +39,14 @@ struct Generate: AsyncParsableCommand {
 
     @Option(
         help: """
+            Spread event time at this many events per second of event time, ending now (benchmarks: a \
+            pre-filled topic then spans many windows). Default: stamp each event with the wall clock.
+            """
+    )
+    var eventTimeRate: Int?
+
+    @Option(
+        help: """
             Scripted incidents on top of the background: crises (organic crisis on brand-7 after a minute, \
             coordinated attack on brand-13 after two; needs --rate) or none.
             """
@@ -62,6 +70,7 @@ struct Generate: AsyncParsableCommand {
             throw ValidationError("--scenario crises needs --rate: incidents are scripted in wall-clock time")
         }
         if self.duration != nil && self.rate <= 0 { throw ValidationError("--duration needs --rate") }
+        if let rate = self.eventTimeRate, rate <= 0 { throw ValidationError("--event-time-rate must be positive") }
     }
 
     func run() async throws {
@@ -90,6 +99,7 @@ struct Generate: AsyncParsableCommand {
         let count = self.duration.map { $0 * self.rate } ?? self.count
         let clock = ContinuousClock()
         let start = clock.now
+        let eventTimeStart = self.eventTimeRate.map { WallClock.nowMillis() - Int64(count) * 1000 / Int64($0) }
         for index in 0..<count {
             if self.rate > 0, index % 100 == 0 {
                 try await Task.sleep(
@@ -105,7 +115,8 @@ struct Generate: AsyncParsableCommand {
                     scripted = now
                 }
             }
-            let event = generator.next(occurredAtMillis: WallClock.nowMillis())
+            let occurredAt = eventTimeStart.map { $0 + Int64(index) * 1000 / Int64(self.eventTimeRate!) }
+            let event = generator.next(occurredAtMillis: occurredAt ?? WallClock.nowMillis())
             try producer.send(ProducerRecord(topic: self.topic, key: event.key, value: event.json))
         }
         try await producer.flush(timeout: .seconds(120))

@@ -1,0 +1,270 @@
+/// A compact binary format for state that leaves the process: brand partials on the repartition topic
+/// (and checkpoints). Integers are LEB128 varints (signed ones zigzag-encoded), hashes fixed 8 bytes
+/// little-endian, strings a varint length and UTF-8, optionals a presence byte, collections a varint count.
+///
+/// Written by hand rather than through `Codable` with `JSONEncoder`: the profile of the full pipeline had
+/// JSON encoding and decoding of brand partials at a quarter of all CPU time (docs/performance.md).
+public struct BinaryWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 256) {
+        self.bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func byte(_ value: UInt8) { self.bytes.append(value) }
+
+    public mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        self.bytes.append(UInt8(value))
+    }
+
+    public mutating func int(_ value: Int64) { self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
+    public mutating func int(_ value: Int) { self.int(Int64(value)) }
+
+    public mutating func fixed64(_ value: UInt64) {
+        withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            self.varint(UInt64(utf8.count))
+            self.bytes.append(contentsOf: utf8)
+        }
+    }
+
+    public mutating func optional<T>(_ value: T?, _ write: (inout BinaryWriter, T) -> Void) {
+        guard let value else {
+            self.bytes.append(0)
+            return
+        }
+        self.bytes.append(1)
+        write(&self, value)
+    }
+}
+
+/// Input that does not follow the format (truncated, or not written by ``BinaryWriter``).
+public struct BinaryDecodingError: Error, Equatable, CustomStringConvertible {
+    public var offset: Int
+    public var reason: String
+
+    public var description: String { "binary record: \(self.reason) at byte \(self.offset)" }
+}
+
+/// Reads what ``BinaryWriter`` wrote.
+public struct BinaryReader {
+    private let bytes: [UInt8]
+    public private(set) var offset: Int
+
+    public init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    public var isAtEnd: Bool { self.offset >= self.bytes.count }
+
+    private func failure(_ reason: String) -> BinaryDecodingError {
+        BinaryDecodingError(offset: self.offset, reason: reason)
+    }
+
+    public mutating func byte() throws(BinaryDecodingError) -> UInt8 {
+        guard self.offset < self.bytes.count else { throw self.failure("unexpected end") }
+        defer { self.offset += 1 }
+        return self.bytes[self.offset]
+    }
+
+    public mutating func varint() throws(BinaryDecodingError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try self.byte()
+            guard shift < 64 else { throw self.failure("varint too long") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    public mutating func int64() throws(BinaryDecodingError) -> Int64 {
+        let raw = try self.varint()
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
+    public mutating func int() throws(BinaryDecodingError) -> Int {
+        let value = try self.int64()
+        guard let result = Int(exactly: value) else { throw self.failure("integer out of range") }
+        return result
+    }
+
+    /// A count of elements that follow, each at least one byte long (so a corrupt count cannot make the
+    /// caller reserve gigabytes).
+    public mutating func count() throws(BinaryDecodingError) -> Int {
+        let value = try self.varint()
+        guard value <= UInt64(self.bytes.count - self.offset) else { throw self.failure("count beyond the input") }
+        return Int(value)
+    }
+
+    public mutating func fixed64() throws(BinaryDecodingError) -> UInt64 {
+        guard self.offset + 8 <= self.bytes.count else { throw self.failure("unexpected end") }
+        var value: UInt64 = 0
+        for index in 0..<8 { value |= UInt64(self.bytes[self.offset + index]) << UInt64(8 * index) }
+        self.offset += 8
+        return value
+    }
+
+    public mutating func bool() throws(BinaryDecodingError) -> Bool {
+        switch try self.byte() {
+        case 0: return false
+        case 1: return true
+        default: throw self.failure("not a boolean")
+        }
+    }
+
+    public mutating func string() throws(BinaryDecodingError) -> String {
+        let length = try self.count()
+        let range = self.offset..<(self.offset + length)
+        self.offset += length
+        guard let text = String(validating: self.bytes[range], as: UTF8.self) else {
+            throw self.failure("invalid UTF-8")
+        }
+        return text
+    }
+
+    public mutating func optional<T>(
+        _ read: (inout BinaryReader) throws(BinaryDecodingError) -> T
+    ) throws(BinaryDecodingError) -> T? {
+        switch try self.byte() {
+        case 0: return nil
+        case 1: return try read(&self)
+        default: throw self.failure("not an optional marker")
+        }
+    }
+}
+
+extension WindowAggregate {
+    /// Appends the aggregate in the binary format.
+    public func write(to writer: inout BinaryWriter) {
+        writer.varint(UInt64(self.counts.count))
+        for count in self.counts { writer.int(count) }
+        self.users.write(to: &writer)
+        writer.int(self.sharesWithParent)
+        writer.int(self.sharesWithoutParent)
+        writer.varint(UInt64(self.sharesByDepth.count))
+        for (depth, count) in self.sharesByDepth.sorted(by: { $0.key < $1.key }) {
+            writer.int(depth)
+            writer.int(count)
+        }
+        writer.varint(UInt64(self.sharerFollowers.count))
+        for (user, seen) in self.sharerFollowers.sorted(by: { $0.key < $1.key }) {
+            writer.string(user)
+            writer.int(seen.followers)
+            writer.int(seen.at)
+        }
+        writer.int(self.scored)
+        writer.int(self.sentimentSumNanos)
+        writer.int(self.positive)
+        writer.int(self.neutral)
+        writer.int(self.negative)
+        writer.int(self.purchases)
+        writer.varint(UInt64(self.amountMicros.count))
+        for (currency, micros) in self.amountMicros.sorted(by: { $0.key < $1.key }) {
+            writer.string(currency)
+            writer.int(micros)
+        }
+        self.purchasers.write(to: &writer)
+        writer.optional(self.crisis) { writer, crisis in crisis.write(to: &writer) }
+        writer.optional(self.brand) { $0.string($1) }
+    }
+
+    /// Reads an aggregate written by ``write(to:)``.
+    public init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        var counts: [Int] = []
+        for _ in 0..<(try reader.count()) { counts.append(try reader.int()) }
+        guard counts.count == Event.Kind.allCases.count else {
+            throw BinaryDecodingError(offset: reader.offset, reason: "\(counts.count) event counts")
+        }
+        self.init(exactLimit: 0)
+        self.counts = counts
+        self.users = try UniqueCounter(reading: &reader)
+        self.sharesWithParent = try reader.int()
+        self.sharesWithoutParent = try reader.int()
+        for _ in 0..<(try reader.count()) {
+            let depth = try reader.int()
+            self.sharesByDepth[depth] = try reader.int()
+        }
+        for _ in 0..<(try reader.count()) {
+            let user = try reader.string()
+            self.sharerFollowers[user] = FollowerCount(followers: try reader.int64(), at: try reader.int64())
+        }
+        self.scored = try reader.int()
+        self.sentimentSumNanos = try reader.int64()
+        self.positive = try reader.int()
+        self.neutral = try reader.int()
+        self.negative = try reader.int()
+        self.purchases = try reader.int()
+        for _ in 0..<(try reader.count()) {
+            let currency = try reader.string()
+            self.amountMicros[currency] = try reader.int64()
+        }
+        self.purchasers = try UniqueCounter(reading: &reader)
+        self.crisis = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+            try CrisisEvidence(reading: &reader)
+        }
+        self.brand = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+            try reader.string()
+        }
+    }
+}
+
+extension CrisisEvidence {
+    public func write(to writer: inout BinaryWriter) {
+        writer.varint(UInt64(self.comments.count))
+        for comment in self.comments {
+            writer.fixed64(comment.sampleKey)
+            writer.string(comment.eventID)
+            writer.string(comment.subject)
+            writer.fixed64(comment.user)
+            writer.int(comment.at)
+            writer.fixed64(comment.simhash)
+            writer.optional(comment.newAccount) { $0.bool($1) }
+            writer.string(comment.excerpt)
+            writer.optional(comment.lang) { $0.string($1) }
+        }
+        writer.varint(UInt64(self.buyers.count))
+        for buyer in self.buyers { writer.fixed64(buyer) }
+        writer.int(self.newAccounts)
+        writer.int(self.withAccountAge)
+    }
+
+    public init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        self.init()
+        for _ in 0..<(try reader.count()) {
+            self.comments.append(
+                NegativeComment(
+                    sampleKey: try reader.fixed64(),
+                    eventID: try reader.string(),
+                    subject: try reader.string(),
+                    user: try reader.fixed64(),
+                    at: try reader.int64(),
+                    simhash: try reader.fixed64(),
+                    newAccount: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                        try reader.bool()
+                    },
+                    excerpt: try reader.string(),
+                    lang: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                        try reader.string()
+                    }
+                )
+            )
+        }
+        for _ in 0..<(try reader.count()) { self.buyers.append(try reader.fixed64()) }
+        self.newAccounts = try reader.int()
+        self.withAccountAge = try reader.int()
+    }
+}
