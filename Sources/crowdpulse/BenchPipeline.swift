@@ -82,7 +82,7 @@ struct BenchPipeline: AsyncParsableCommand {
             throw ValidationError("only \(committed) of \(self.messages) offsets committed in 30 minutes")
         }
         print(
-            "crowdpulse_pipeline messages=\(stats.messages) seconds=\(String(format: "%.3f", seconds)) rate=\(Int(Double(stats.messages) / seconds)) accepted=\(stats.accepted) dead_lettered=\(stats.deadLettered) metric_records=\(stats.metricsRecords) alert_records=\(daemon.pipeline.alertCount)"
+            "crowdpulse_pipeline messages=\(self.messages) consumed=\(stats.messages) seconds=\(String(format: "%.3f", seconds)) rate=\(Int(Double(self.messages) / seconds)) accepted=\(stats.accepted) dead_lettered=\(stats.deadLettered) metric_records=\(stats.metricsRecords) alert_records=\(daemon.pipeline.alertCount)"
         )
     }
 }
