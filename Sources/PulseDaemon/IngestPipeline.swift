@@ -169,34 +169,52 @@ public final class IngestPipeline: Sendable {
             }
         }
         try self.state.withLock { (state: inout State) throws(KafkaError) in
+            // A run of messages from one partition keeps the partition's ingestor, engine and next offset
+            // out of their dictionaries until the partition changes: no hashing per message. Parked again
+            // before anything that reads the dictionaries, and on the way out (also when throwing).
+            var run: (partition: TopicPartition, ingestor: Ingestor, engine: WindowEngine, next: Int64)? = nil
+            func park() {
+                guard let current = run else { return }
+                state.ingestors[current.partition] = current.ingestor
+                state.engines[current.partition] = current.engine
+                state.processed[current.partition] = current.next
+                run = nil
+            }
+            defer { park() }
             for message in batch {
                 let partition = message.topicPartition
-                defer { state.processed[partition] = message.offset + 1 }
                 if message.topic == self.topics.repartition {
+                    park()
+                    defer { state.processed[partition] = message.offset + 1 }
                     try self.handleRepartition(message, now: now, state: &state)
                     continue
                 }
                 inputRecords += 1
-                var ingestor =
-                    state.ingestors.removeValue(forKey: partition)
-                    ?? Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup))
-                defer { state.ingestors[partition] = ingestor }
+                if run?.partition != partition {
+                    park()
+                    run = (
+                        partition,
+                        state.ingestors.removeValue(forKey: partition)
+                            ?? Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup)),
+                        state.engines.removeValue(forKey: partition)
+                            ?? WindowEngine(configuration: self.windows, scorer: self.scorer),
+                        message.offset + 1
+                    )
+                }
+                // Processed even if what follows throws, as before: the batch is abandoned then anyway.
+                run!.next = message.offset + 1
                 let outcome: Ingestor.Outcome
                 if message.isTombstone {
-                    outcome = ingestor.ingest(nil, nowMillis: now)
+                    outcome = run!.ingestor.ingest(nil, nowMillis: now)
                 } else {
-                    outcome = message.withValueBytes { ingestor.ingest($0, nowMillis: now) }
+                    outcome = message.withValueBytes { run!.ingestor.ingest($0, nowMillis: now) }
                 }
                 switch outcome {
                 case .accepted(let event):
                     accepted += 1
                     byKind[Int(event.kind.rawValue)] += 1
                     self.onEvent(event, partition)
-                    var engine =
-                        state.engines.removeValue(forKey: partition)
-                        ?? WindowEngine(configuration: self.windows, scorer: self.scorer)
-                    let outputs = engine.add(event, nowWall: now)
-                    state.engines[partition] = engine
+                    let outputs = run!.engine.add(event, nowWall: now)
                     try self.emit(outputs, for: message, state: &state)
                 case .duplicate:
                     duplicates += 1
@@ -207,6 +225,7 @@ public final class IngestPipeline: Sendable {
                     try self.sendDeadLetter(message, rejection)
                 }
             }
+            park()
             try self.announceWatermarks(state: &state)
         }
     }
