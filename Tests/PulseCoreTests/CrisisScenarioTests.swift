@@ -69,6 +69,12 @@ struct CrisisScenarioTests {
             )
         }
 
+        /// Ordinary traffic on `brand` from the start of the fourth day (after ``ordinaryDays()``) until `end`.
+        mutating func fourthDay(brand: String, subjects: Int, until end: Int64, perMinute: Double) {
+            let from = CrisisScenarioTests.start + 3 * CrisisScenarioTests.day
+            self.background(brand: brand, subjects: subjects, from: from, to: end, perMinute: perMinute)
+        }
+
         /// A wave of angry comments by long-standing accounts on one post: `count` comments `spacing` ms
         /// apart from `from`, by `authors` distinct users, with text from `text` (default: a complaint).
         mutating func wave(
@@ -192,7 +198,7 @@ struct CrisisScenarioTests {
         var stream = Self.ordinaryDays()
         let waveStart = Self.start + 3 * Self.day + 14 * Self.hour + 20_000
         let end = waveStart + 40 * Self.minute
-        stream.background(brand: "acme", subjects: 20, from: Self.start + 3 * Self.day, to: end, perMinute: 6)
+        stream.fourthDay(brand: "acme", subjects: 20, until: end, perMinute: 6)
         stream.wave(on: "acme-post-3", brand: "acme", from: waveStart, count: 500, spacing: 20 * Self.minute / 500) {
             $0.pick(Stream.negativeFragments) + ", " + $0.pick(Stream.negativeFragments) + " #acmefail"
         }
@@ -222,13 +228,7 @@ struct CrisisScenarioTests {
     func coordinatedAttack() throws {
         var stream = Self.ordinaryDays()
         let attackStart = Self.start + 3 * Self.day + 10 * Self.hour
-        stream.background(
-            brand: "globex",
-            subjects: 20,
-            from: Self.start + 3 * Self.day,
-            to: attackStart + Self.hour,
-            perMinute: 4
-        )
+        stream.fourthDay(brand: "globex", subjects: 20, until: attackStart + Self.hour, perMinute: 4)
         let template = "Globex scammed me, they stole my money, avoid Globex at all costs!!! #boycottglobex"
         for minute in 0..<15 {
             // Bursts: 30 comments within ten seconds, each minute.
@@ -268,13 +268,7 @@ struct CrisisScenarioTests {
     func verifiedBuyerBacklash() throws {
         var stream = Self.ordinaryDays()
         let waveStart = Self.start + 3 * Self.day + 9 * Self.hour
-        stream.background(
-            brand: "initech",
-            subjects: 10,
-            from: Self.start + 3 * Self.day,
-            to: waveStart + Self.hour,
-            perMinute: 2
-        )
+        stream.fourthDay(brand: "initech", subjects: 10, until: waveStart + Self.hour, perMinute: 2)
         // 300 buyers bought on day 2; on day 3 they complain.
         for index in 0..<300 {
             stream.purchase(
@@ -337,13 +331,7 @@ struct CrisisScenarioTests {
     func flappingWave() {
         var stream = Self.ordinaryDays()
         let waveStart = Self.start + 3 * Self.day + 15 * Self.hour
-        stream.background(
-            brand: "acme",
-            subjects: 20,
-            from: Self.start + 3 * Self.day,
-            to: waveStart + 2 * Self.hour,
-            perMinute: 6
-        )
+        stream.fourthDay(brand: "acme", subjects: 20, until: waveStart + 2 * Self.hour, perMinute: 6)
         // Bursts of angry comments: 4 minutes on, 4 minutes off, for an hour.
         for cycle in 0..<8 {
             let burst = waveStart + Int64(cycle) * 8 * Self.minute
@@ -368,13 +356,7 @@ struct CrisisBacktestTests {
         typealias Scenario = CrisisScenarioTests
         var stream = Scenario.ordinaryDays()
         let waveStart = Scenario.start + 3 * Scenario.day + 14 * Scenario.hour
-        stream.background(
-            brand: "acme",
-            subjects: 20,
-            from: Scenario.start + 3 * Scenario.day,
-            to: waveStart + Scenario.hour,
-            perMinute: 6
-        )
+        stream.fourthDay(brand: "acme", subjects: 20, until: waveStart + Scenario.hour, perMinute: 6)
         stream.wave(on: "acme-post-3", brand: "acme", from: waveStart, count: 500, spacing: 2_400)
         var replay = Replay(sourceName: "scenario")
         for event in stream.events.sorted(by: { $0.at < $1.at }) {
