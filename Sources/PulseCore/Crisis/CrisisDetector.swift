@@ -127,11 +127,21 @@ public struct CrisisDetector: Sendable {
     }
 
     /// Hourly negative and scored counts over the last `hours` hours, indexed by absolute hour.
+    ///
+    /// Sparse: only hours with data are stored (12 bytes each), oldest first. Most entities (posts) are
+    /// active for a few hours; a dense ring of 192 hours took 1.5 KiB each, 300 MiB for a detector at its
+    /// entity cap.
     struct HourlyHistory: Sendable {
         static let hours = 8 * 24
-        var negative = [UInt32](repeating: 0, count: hours)
-        var scored = [UInt32](repeating: 0, count: hours)
-        /// Absolute hour of the oldest slot still valid; slots before it were never observed.
+
+        struct Entry: Sendable {
+            var hour: Int64
+            var negative: UInt32
+            var scored: UInt32
+        }
+
+        private(set) var entries: [Entry] = []
+        /// Absolute hour of the first observation; hours before it were never observed.
         var firstHour: Int64
         var latestHour: Int64
 
@@ -140,33 +150,70 @@ public struct CrisisDetector: Sendable {
             self.latestHour = firstHour
         }
 
+        /// The oldest hour still remembered.
+        private var oldest: Int64 { max(self.firstHour, self.latestHour - Int64(Self.hours) + 1) }
+
         mutating func add(hour: Int64, negative: Int, scored: Int) {
             if hour > self.latestHour {
-                // Clear the slots the clock skipped over.
-                var cleared = self.latestHour + 1
-                while cleared <= hour && cleared <= self.latestHour + Int64(Self.hours) {
-                    let slot = Int(cleared % Int64(Self.hours))
-                    self.negative[slot] = 0
-                    self.scored[slot] = 0
-                    cleared += 1
-                }
                 self.latestHour = hour
+                let oldest = self.oldest
+                if let first = self.entries.first, first.hour < oldest {
+                    self.entries.removeFirst(self.entries.firstIndex { $0.hour >= oldest } ?? self.entries.count)
+                }
             }
-            guard hour > self.latestHour - Int64(Self.hours), hour >= self.firstHour else { return }
-            let slot = Int(hour % Int64(Self.hours))
-            self.negative[slot] &+= UInt32(clamping: negative)
-            self.scored[slot] &+= UInt32(clamping: scored)
+            guard hour >= self.oldest else { return }
+            let index = self.index(of: hour)
+            if index < self.entries.count && self.entries[index].hour == hour {
+                self.entries[index].negative &+= UInt32(clamping: negative)
+                self.entries[index].scored &+= UInt32(clamping: scored)
+            } else {
+                self.entries.insert(
+                    Entry(hour: hour, negative: UInt32(clamping: negative), scored: UInt32(clamping: scored)),
+                    at: index
+                )
+            }
+        }
+
+        /// The position of `hour` (or where it would go); records arrive roughly in time order, so look from
+        /// the end first.
+        private func index(of hour: Int64) -> Int {
+            if let last = self.entries.last, last.hour < hour { return self.entries.count }
+            var low = 0
+            var high = self.entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if self.entries[middle].hour < hour { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
 
         func known(_ hour: Int64) -> Bool {
-            hour >= self.firstHour && hour <= self.latestHour && hour > self.latestHour - Int64(Self.hours)
+            hour >= self.oldest && hour <= self.latestHour
         }
 
         func value(_ hour: Int64) -> (negative: Int, scored: Int) {
             guard self.known(hour) else { return (0, 0) }
-            let slot = Int(hour % Int64(Self.hours))
-            return (Int(self.negative[slot]), Int(self.scored[slot]))
+            let index = self.index(of: hour)
+            guard index < self.entries.count, self.entries[index].hour == hour else { return (0, 0) }
+            return (Int(self.entries[index].negative), Int(self.entries[index].scored))
         }
+
+        /// Sums over the known hours from `hour − 1` back to `hour − hours` (nothing when `hour − 1` is not
+        /// known): the entity's past, for its share baseline.
+        func sum(before hour: Int64) -> (negative: Double, scored: Double) {
+            guard self.known(hour - 1) else { return (0, 0) }
+            let bottom = max(hour - Int64(Self.hours), self.oldest)
+            var negative = 0.0
+            var scored = 0.0
+            for entry in self.entries where entry.hour >= bottom && entry.hour < hour {
+                negative += Double(entry.negative)
+                scored += Double(entry.scored)
+            }
+            return (negative, scored)
+        }
+
+        /// Approximate heap bytes.
+        var bytes: Int { 32 + self.entries.capacity * MemoryLayout<Entry>.stride }
     }
 
     struct EntityState: Sendable {
@@ -227,7 +274,7 @@ public struct CrisisDetector: Sendable {
         let entity = record.key.entity
         let start = record.windowStart
         let hour = start / 3_600_000
-        if self.entities[entity] == nil && self.entities.count >= self.configuration.maxEntities { self.evictOne() }
+        if self.entities[entity] == nil && self.entities.count >= self.configuration.maxEntities { self.evict() }
         var state =
             self.entities.removeValue(forKey: entity)
             ?? EntityState(
@@ -468,15 +515,7 @@ public struct CrisisDetector: Sendable {
         let spread = max(1.4826 * mad, max(expected, 1).squareRoot())
 
         // Share baseline: the entity's past share shrunk towards its brand's (subjects) or the stream's.
-        var pastNegative = 0.0
-        var pastScored = 0.0
-        var past = hour - 1
-        while past >= hour - Int64(HourlyHistory.hours) && history.known(past) {
-            let value = history.value(past)
-            pastNegative += Double(value.negative)
-            pastScored += Double(value.scored)
-            past -= 1
-        }
+        let (pastNegative, pastScored) = history.sum(before: hour)
         let prior = self.prior(for: state)
         let strength = 200.0
         let baselineShare = min(0.95, max(0.02, (pastNegative + strength * prior) / (pastScored + strength)))
@@ -537,13 +576,18 @@ public struct CrisisDetector: Sendable {
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
-    /// Drops the entity seen longest ago that has no live alert (the cap on entities).
-    private mutating func evictOne() {
-        let candidate = self.entities.filter {
+    /// Makes room under the entity cap, dropping entities with no live alert, least recently seen first.
+    ///
+    /// Evicts a twentieth of the cap at once, the least recently seen first: one sweep per many new
+    /// entities, not one per new entity (which made a stream of a million distinct subjects quadratic).
+    private mutating func evict() {
+        let batch = max(1, self.configuration.maxEntities / 20)
+        let candidates = self.entities.filter {
             $0.value.spike.state == .inactive && $0.value.campaign.state == .inactive
         }
-        .min { $0.value.lastSeen < $1.value.lastSeen }
-        if let candidate {
+        .map { (key: $0.key, lastSeen: $0.value.lastSeen) }
+        .sorted { ($0.lastSeen, $0.key) < ($1.lastSeen, $1.key) }
+        for candidate in candidates.prefix(batch) {
             self.entities[candidate.key] = nil
             self.evictions += 1
         }
