@@ -24,6 +24,9 @@ public struct IngestMetrics: Sendable {
     public let processingLatency: CoreMetrics.Timer
     /// A closed window's end → its metric record produced (includes the grace period).
     public let windowEmitDelay: CoreMetrics.Timer
+    /// Broker append time of the record whose processing raised an alert state change → the alert record
+    /// produced: the pipeline's own delay for alerts (queueing and processing), without the grace period.
+    public let alertLatency: CoreMetrics.Timer
     private let deadLetters: [Rejection.Reason: Counter]
     private let acceptedByType: [Event.Kind: Counter]
     private let factory: any MetricsFactory
@@ -103,6 +106,12 @@ public struct IngestMetrics: Sendable {
         )
         self.windowEmitDelay = CoreMetrics.Timer(
             label: "crowdpulse_window_emit_delay_seconds",
+            dimensions: [],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
+        self.alertLatency = CoreMetrics.Timer(
+            label: "crowdpulse_alert_latency_seconds",
             dimensions: [],
             preferredDisplayUnit: .seconds,
             factory: factory

@@ -33,6 +33,8 @@ public final class IngestPipeline: Sendable {
         var metricsRecords = 0
         var lateRecords = 0
         var lastTick: Int64?
+        /// Broker timestamp of the message being processed: alerts it causes measure their latency from it.
+        var causeTimestamp: Int64?
     }
 
     /// Where a detector's metric records come from.
@@ -186,6 +188,7 @@ public final class IngestPipeline: Sendable {
                 if message.topic == self.topics.repartition {
                     park()
                     defer { state.processed[partition] = message.offset + 1 }
+                    state.causeTimestamp = message.timestamp
                     try self.handleRepartition(message, now: now, state: &state)
                     continue
                 }
@@ -215,6 +218,7 @@ public final class IngestPipeline: Sendable {
                     byKind[Int(event.kind.rawValue)] += 1
                     self.onEvent(event, partition)
                     let outputs = run!.engine.add(event, nowWall: now)
+                    state.causeTimestamp = message.timestamp
                     try self.emit(outputs, for: message, state: &state)
                 case .duplicate:
                     duplicates += 1
@@ -237,6 +241,7 @@ public final class IngestPipeline: Sendable {
         try self.state.withLock { (state: inout State) throws(KafkaError) in
             if let last = state.lastTick, now - last < 1000 { return }
             state.lastTick = now
+            state.causeTimestamp = nil  // idle closes are caused by the wall clock, not by a record
             var windows = 0
             var bytes = 0
             for (partition, engine) in state.engines {
@@ -400,6 +405,9 @@ public final class IngestPipeline: Sendable {
                         state.alertRecords += 1
                         self.metrics.alertRecords.increment()
                         self.alertDelivery?.submit(alert)
+                        if let cause = state.causeTimestamp, cause > 0 {
+                            self.metrics.alertLatency.recordNanoseconds(max(0, now - cause) * 1_000_000)
+                        }
                         self.live?.alert(alert, rendered: rendered, emittedAt: now)
                         self.onAlert(alert)
                         self.logger.notice(

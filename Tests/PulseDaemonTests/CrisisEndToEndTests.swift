@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import PulseCore
 import PulseDaemon
 import PulseKafka
@@ -82,10 +83,12 @@ struct CrisisEndToEndTests {
             )
         }
         let firing = Set(expected.map { $0.split(separator: " ").prefix(3).joined(separator: " ") })
+        let registry = PrometheusCollectorRegistry()
         let records = try await runEmbeddedDaemon(
             events: events.map { ($0.key, $0.json) },
             groupID: "crisis",
             alerts: delivery,
+            metrics: IngestMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             output: { $0.alerts },
             done: {
                 expected.isSubset(of: Set($0.map { Self.identity($0.value) })) && firing.isSubset(of: delivered())
@@ -96,6 +99,14 @@ struct CrisisEndToEndTests {
         #expect(firing.isSubset(of: delivered()), "\(delivered())")
         let posted = receiver.bodies("/api/v2/alerts").compactMap { $0 as? [[String: Any]] }.flatMap { $0 }
         #expect(posted.contains { ($0["labels"] as? [String: String])?["entity"] == "post-7" })
+        // Alerts raised while processing a record have their latency from that record's broker time (those
+        // raised by an idle close, on the wall clock, have none).
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        let count = text.split(separator: "\n").first { $0.hasPrefix("crowdpulse_alert_latency_seconds_count") }
+        let measured = count.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(measured >= 1 && measured <= Double(records.count), "\(text)")
         let actual = Set(records.map { Self.identity($0.value) })
         let keys = records.map(\.key)
         #expect(actual == expected)

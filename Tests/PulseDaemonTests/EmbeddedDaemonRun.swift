@@ -12,6 +12,7 @@ func runEmbeddedDaemon(
     events: [(key: String, json: String)],
     groupID: String,
     alerts: AlertDelivery.Configuration = AlertDelivery.Configuration(),
+    metrics: IngestMetrics = IngestMetrics(),
     output: (TopicNames) -> String,
     done: ([(key: String, value: String)]) -> Bool
 ) async throws -> [(key: String, value: String)] {
@@ -43,6 +44,7 @@ func runEmbeddedDaemon(
             configuration.alerts = alerts
             return configuration
         }(),
+        metrics: metrics,
         logger: daemonTestLogger
     )
     var services: [any Service] = [daemon.service]
