@@ -53,6 +53,22 @@ public struct MetricsRecord: Sendable, Equatable {
 
     var windowMinutes: Double { Double(self.windowEnd - self.windowStart) / 60_000 }
 
+    /// `engagement.weighted`: the weighted sum of likes, comments, shares and purchases.
+    public var weightedEngagement: Double {
+        let a = self.aggregate
+        let w = self.weights
+        return w.like * Double(a.count(.like)) + w.comment * Double(a.count(.comment)) + w.share
+            * Double(a.shares) + w.purchase * Double(a.count(.purchase))
+    }
+
+    /// `virality.shares_per_min`.
+    public var sharesPerMinute: Double { Double(self.aggregate.shares) / self.windowMinutes }
+
+    /// `sentiment.negative_share`; `nil` without scored comments.
+    public var negativeShare: Double? {
+        self.aggregate.scored > 0 ? Double(self.aggregate.negative) / Double(self.aggregate.scored) : nil
+    }
+
     /// The JSON value, members in the documented order. Written straight into one string: this runs once
     /// per entity and window, which on streams with many subjects is every few events.
     public func render() -> String {
@@ -63,11 +79,8 @@ public struct MetricsRecord: Sendable, Equatable {
         let purchases = a.count(.purchase)
         let views = a.count(.view)
         let total = likes + comments + shares + purchases
-        let w = self.weights
-        let weighted =
-            w.like * Double(likes) + w.comment * Double(comments) + w.share * Double(shares) + w.purchase
-            * Double(purchases)
-        let sharesPerMinute = Double(shares) / self.windowMinutes
+        let weighted = self.weightedEngagement
+        let sharesPerMinute = self.sharesPerMinute
         let previousPerMinute = Double(self.previousShares ?? 0) / self.windowMinutes
         let uniqueUsers = a.users.count
         let purchasers = a.purchasers.count

@@ -76,23 +76,15 @@ public enum HTTPEndpoints {
                     body: ResponseBody(byteBuffer: ByteBuffer(string: Dashboard.html))
                 )
             }
-            let api = router.group("v1")
-            api.get("status") { request, _ -> Response in
-                guard query.authorizes(request.headers[.authorization]) else {
-                    return Self.problem(.unauthorized, "a bearer token is required")
-                }
+            // Every /v1 route needs the bearer token when one is configured.
+            let api = router.group("v1").add(middleware: BearerTokenMiddleware(query: query))
+            api.get("status") { _, _ -> Response in
                 return Self.json(query.status())
             }
-            api.get("alerts") { request, _ -> Response in
-                guard query.authorizes(request.headers[.authorization]) else {
-                    return Self.problem(.unauthorized, "a bearer token is required")
-                }
+            api.get("alerts") { _, _ -> Response in
                 return Self.json(query.live.alerts())
             }
-            api.get("entities/:level/:id") { request, context -> Response in
-                guard query.authorizes(request.headers[.authorization]) else {
-                    return Self.problem(.unauthorized, "a bearer token is required")
-                }
+            api.get("entities/:level/:id") { _, context -> Response in
                 guard let levelName = context.parameters.get("level"), let level = EntityLevel(rawValue: levelName)
                 else { return Self.problem(.badRequest, "level must be subject or brand") }
                 guard let id = context.parameters.get("id"), let body = query.live.entity(level: level, id: id) else {
@@ -101,9 +93,6 @@ public enum HTTPEndpoints {
                 return Self.json(body)
             }
             api.get("top") { request, _ -> Response in
-                guard query.authorizes(request.headers[.authorization]) else {
-                    return Self.problem(.unauthorized, "a bearer token is required")
-                }
                 let parameters = request.uri.queryParameters
                 guard let metric = LiveView.Metric(rawValue: parameters.get("metric") ?? "engagement") else {
                     return Self.problem(.badRequest, "metric must be engagement, virality or negative_share")
@@ -169,6 +158,21 @@ public enum HTTPEndpoints {
             }
             return Readiness(isReady: true, reason: "consuming \(assignment.count) partitions, lag \(lag)")
         }
+    }
+}
+
+/// Refuses `/v1` requests without the configured bearer token.
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let query: HTTPEndpoints.Query
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard self.query.authorizes(request.headers[.authorization]) else {
+            return HTTPEndpoints.problem(.unauthorized, "a bearer token is required")
+        }
+        return try await next(request, context)
     }
 }
 

@@ -65,22 +65,17 @@ public final class LiveView: Sendable {
         self.state.withLock { state in
             for (record, rendered) in records where record.isFinal {
                 state.sequence += 1
-                let aggregate = record.aggregate
-                let minutes = Double(record.windowEnd - record.windowStart) / 60_000
-                let weights = record.weights
                 let point = Point(
                     windowStart: record.windowStart,
-                    engagement: weights.like * Double(aggregate.count(.like)) + weights.comment
-                        * Double(aggregate.count(.comment)) + weights.share * Double(aggregate.shares)
-                        + weights.purchase * Double(aggregate.count(.purchase)),
-                    virality: minutes > 0 ? Double(aggregate.shares) / minutes : 0,
-                    negativeShare: aggregate.scored > 0 ? Double(aggregate.negative) / Double(aggregate.scored) : nil,
-                    scored: aggregate.scored
+                    engagement: record.weightedEngagement,
+                    virality: record.sharesPerMinute,
+                    negativeShare: record.negativeShare,
+                    scored: record.aggregate.scored
                 )
                 var entity =
                     state.entities[record.key]
                     ?? Entity(brand: nil, latest: rendered, points: [], touched: 0)
-                if let brand = aggregate.brand { entity.brand = brand }
+                if let brand = record.aggregate.brand { entity.brand = brand }
                 if let last = entity.points.last, last.windowStart > record.windowStart {
                     // A late revision of an older window: keep the newest as `latest`, fix the point.
                     if let index = entity.points.firstIndex(where: { $0.windowStart == record.windowStart }) {

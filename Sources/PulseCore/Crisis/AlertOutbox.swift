@@ -335,7 +335,8 @@ public enum AlertmanagerPayload {
     /// The zero time Alertmanager puts in `endsAt` of a firing alert in webhook notifications.
     public static let zeroTime = "0001-01-01T00:00:00Z"
 
-    private static func strings(_ members: [(String, String)]) -> String {
+    /// A JSON object of string members (labels, annotations).
+    static func strings(_ members: [(String, String)]) -> String {
         JSONText.object(members.map { ($0.0, JSONText.quote($0.1)) })
     }
 

@@ -176,18 +176,14 @@ public struct AlertRecord: Sendable {
         ]
     }
 
-    private static func strings(_ members: [(String, String)]) -> String {
-        JSONText.object(members.map { ($0.0, JSONText.quote($0.1)) })
-    }
-
     /// The alerts-topic record.
     public func render(emittedAt: Int64) -> String {
         JSONText.object([
             ("schema", JSONText.quote(Self.schema)),
             ("status", JSONText.quote(self.status)),
             ("fingerprint", JSONText.quote(self.fingerprint)),
-            ("labels", Self.strings(self.labels)),
-            ("annotations", Self.strings(self.annotations)),
+            ("labels", AlertmanagerPayload.strings(self.labels)),
+            ("annotations", AlertmanagerPayload.strings(self.annotations)),
             ("startsAt", JSONText.quote(RFC3339.format(millis: self.event.startsAt))),
             ("endsAt", JSONText.quote(RFC3339.format(millis: self.endsAt))),
             ("generatorURL", JSONText.quote(self.generatorURL)),
