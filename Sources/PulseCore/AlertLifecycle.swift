@@ -107,3 +107,66 @@ public struct AlertLifecycle: Sendable, Equatable {
         return false
     }
 }
+
+// MARK: - Binary state
+
+extension AlertSeverity {
+    /// The severity as one byte of the binary format.
+    var code: UInt8 {
+        switch self {
+        case .warning: return 0
+        case .critical: return 1
+        }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        switch try reader.byte() {
+        case 0: self = .warning
+        case 1: self = .critical
+        case let other: throw reader.error("alert severity \(other)")
+        }
+    }
+}
+
+extension AlertLifecycle {
+    /// Appends the lifecycle's state (a tag byte, then that state's fields); the configuration is not written.
+    func write(to writer: inout BinaryWriter) {
+        switch self.state {
+        case .inactive:
+            writer.byte(0)
+        case .pending(let since, let severity):
+            writer.byte(1)
+            writer.int(since)
+            writer.byte(severity.code)
+        case .firing(let startsAt, let severity, let clearSince):
+            writer.byte(2)
+            writer.int(startsAt)
+            writer.byte(severity.code)
+            writer.optionalInt(clearSince)
+        case .cooldown(let until):
+            writer.byte(3)
+            writer.int(until)
+        }
+    }
+
+    /// Reads a lifecycle written by ``write(to:)``, under `configuration`.
+    init(reading reader: inout BinaryReader, configuration: Configuration) throws(BinaryDecodingError) {
+        self.init(configuration: configuration)
+        switch try reader.byte() {
+        case 0:
+            self.state = .inactive
+        case 1:
+            self.state = .pending(since: try reader.int64(), severity: try AlertSeverity(reading: &reader))
+        case 2:
+            self.state = .firing(
+                startsAt: try reader.int64(),
+                severity: try AlertSeverity(reading: &reader),
+                clearSince: try reader.optionalInt64()
+            )
+        case 3:
+            self.state = .cooldown(until: try reader.int64())
+        case let other:
+            throw reader.error("alert state \(other)")
+        }
+    }
+}

@@ -54,6 +54,11 @@ public struct BinaryDecodingError: Error, Equatable, CustomStringConvertible {
     public var offset: Int
     public var reason: String
 
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
+
     public var description: String { "binary record: \(self.reason) at byte \(self.offset)" }
 }
 
@@ -144,6 +149,53 @@ public struct BinaryReader {
         case 1: return try read(&self)
         default: throw self.failure("not an optional marker")
         }
+    }
+}
+
+// MARK: - Helpers for processing state
+
+extension BinaryWriter {
+    /// A `Double`, bit for bit (its IEEE 754 bit pattern as ``fixed64(_:)``).
+    mutating func double(_ value: Double) { self.fixed64(value.bitPattern) }
+
+    /// An optional signed integer: a presence byte, then the zigzag varint.
+    mutating func optionalInt(_ value: Int64?) {
+        guard let value else {
+            self.byte(0)
+            return
+        }
+        self.byte(1)
+        self.int(value)
+    }
+}
+
+extension BinaryReader {
+    /// An error at the current offset.
+    func error(_ reason: String) -> BinaryDecodingError {
+        BinaryDecodingError(offset: self.offset, reason: reason)
+    }
+
+    /// Reads the format version that opens a state and checks it is `expected`.
+    mutating func version(_ expected: UInt8, of what: String) throws(BinaryDecodingError) {
+        let version = try self.byte()
+        guard version == expected else { throw self.error("\(what) state version \(version), expected \(expected)") }
+    }
+
+    mutating func double() throws(BinaryDecodingError) -> Double { Double(bitPattern: try self.fixed64()) }
+
+    mutating func optionalInt64() throws(BinaryDecodingError) -> Int64? {
+        switch try self.byte() {
+        case 0: return nil
+        case 1: return try self.int64()
+        default: throw self.error("not an optional marker")
+        }
+    }
+
+    /// A counter that is never negative.
+    mutating func counter() throws(BinaryDecodingError) -> Int {
+        let value = try self.int()
+        guard value >= 0 else { throw self.error("negative counter") }
+        return value
     }
 }
 

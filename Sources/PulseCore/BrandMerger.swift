@@ -118,3 +118,132 @@ public struct BrandMerger: Sendable {
         return records
     }
 }
+
+// MARK: - Binary state
+
+extension BrandMerger {
+    static let stateVersion: UInt8 = 1
+
+    /// Appends the merger's state in the binary format (``BinaryWriter``), for checkpoints: what is closed,
+    /// the sources' watermarks, each open brand window's partials per source, revisions and the previous
+    /// windows' shares. Keys are written in ascending order, so that the same state always gives the same
+    /// bytes. The configuration is not written.
+    public func write(to writer: inout BinaryWriter) {
+        writer.byte(Self.stateVersion)
+        writer.int(self.closedThrough)
+        writer.int(self.latePartials)
+
+        writer.varint(UInt64(self.sources.count))
+        for source in self.sources.keys.sorted() {
+            let state = self.sources[source] ?? (Int64.min, false)
+            writer.int(Int64(source))
+            writer.int(state.watermark)
+            writer.bool(state.idle)
+        }
+
+        writer.varint(UInt64(self.open.count))
+        for start in self.open.keys.sorted() {
+            let brands = self.open[start, default: [:]]
+            writer.int(start)
+            writer.varint(UInt64(brands.count))
+            for brand in brands.keys.sorted() {
+                let partials = brands[brand, default: [:]]
+                writer.string(brand)
+                writer.varint(UInt64(partials.count))
+                for source in partials.keys.sorted() {
+                    writer.int(Int64(source))
+                    partials[source]?.write(to: &writer)
+                }
+            }
+        }
+
+        writer.varint(UInt64(self.revisions.count))
+        for start in self.revisions.keys.sorted() {
+            let brands = self.revisions[start, default: [:]]
+            writer.int(start)
+            writer.varint(UInt64(brands.count))
+            for brand in brands.keys.sorted() {
+                writer.string(brand)
+                writer.int(brands[brand] ?? 0)
+            }
+        }
+
+        writer.varint(UInt64(self.previousShares.count))
+        for brand in self.previousShares.keys.sorted() {
+            let previous = self.previousShares[brand] ?? (0, 0)
+            writer.string(brand)
+            writer.int(previous.start)
+            writer.int(previous.shares)
+        }
+    }
+
+    /// Restores a merger written by ``write(to:)``.
+    ///
+    /// - Parameter configuration: the current configuration; restore under the same window specification.
+    /// - Throws: ``BinaryDecodingError`` when the bytes are truncated or do not describe a valid state.
+    public init(
+        reading reader: inout BinaryReader,
+        configuration: WindowEngine.Configuration
+    ) throws(BinaryDecodingError) {
+        try reader.version(Self.stateVersion, of: "brand merger")
+        self.init(configuration: configuration)
+        self.closedThrough = try reader.int64()
+        self.latePartials = try reader.counter()
+
+        for _ in 0..<(try reader.count()) {
+            let source = try Self.source(&reader)
+            let state = (watermark: try reader.int64(), idle: try reader.bool())
+            guard self.sources.updateValue(state, forKey: source) == nil else {
+                throw reader.error("source \(source) written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            let start = try reader.int64()
+            var brands: [String: [Int32: WindowAggregate]] = [:]
+            for _ in 0..<(try reader.count()) {
+                let brand = try reader.string()
+                var partials: [Int32: WindowAggregate] = [:]
+                for _ in 0..<(try reader.count()) {
+                    let source = try Self.source(&reader)
+                    guard partials.updateValue(try WindowAggregate(reading: &reader), forKey: source) == nil else {
+                        throw reader.error("partial of source \(source) written twice")
+                    }
+                }
+                guard brands.updateValue(partials, forKey: brand) == nil else {
+                    throw reader.error("brand written twice in window \(start)")
+                }
+            }
+            guard self.open.updateValue(brands, forKey: start) == nil else {
+                throw reader.error("window \(start) written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            let start = try reader.int64()
+            var brands: [String: Int] = [:]
+            for _ in 0..<(try reader.count()) {
+                let brand = try reader.string()
+                guard brands.updateValue(try reader.counter(), forKey: brand) == nil else {
+                    throw reader.error("revision written twice in window \(start)")
+                }
+            }
+            guard self.revisions.updateValue(brands, forKey: start) == nil else {
+                throw reader.error("revisions of window \(start) written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            let brand = try reader.string()
+            let previous = (start: try reader.int64(), shares: try reader.int())
+            guard self.previousShares.updateValue(previous, forKey: brand) == nil else {
+                throw reader.error("previous shares written twice")
+            }
+        }
+    }
+
+    private static func source(_ reader: inout BinaryReader) throws(BinaryDecodingError) -> Int32 {
+        guard let source = Int32(exactly: try reader.int64()) else { throw reader.error("source out of range") }
+        return source
+    }
+}

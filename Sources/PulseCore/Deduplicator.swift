@@ -77,3 +77,69 @@ public struct Deduplicator: Sendable {
         (value + divisor - 1) / divisor
     }
 }
+
+// MARK: - Binary state
+
+extension Deduplicator {
+    static let stateVersion: UInt8 = 1
+
+    /// Appends the remembered ids in the binary format (``BinaryWriter``), for checkpoints.
+    ///
+    /// The ids are written per bucket of event time, buckets and hashes in ascending order, so that the same
+    /// state always gives the same bytes. The configuration is not written.
+    public func write(to writer: inout BinaryWriter) {
+        writer.byte(Self.stateVersion)
+        writer.optionalInt(self.newestBucket)
+        writer.int(self.evictedEarly)
+        writer.varint(UInt64(self.seen.count))
+        // A bucket's list holds exactly the ids whose entry in `seen` names it; filter anyway, so that `seen`
+        // stays the one source of truth.
+        var groups: [(bucket: Int64, hashes: [UInt64])] = []
+        groups.reserveCapacity(self.buckets.count)
+        for bucket in self.buckets.keys.sorted() {
+            let hashes = self.buckets[bucket, default: []].filter { self.seen[$0] == bucket }
+            if !hashes.isEmpty { groups.append((bucket, hashes.sorted())) }
+        }
+        writer.varint(UInt64(groups.count))
+        for group in groups {
+            writer.int(group.bucket)
+            writer.varint(UInt64(group.hashes.count))
+            for hash in group.hashes { writer.fixed64(hash) }
+        }
+    }
+
+    /// Restores a deduplicator written by ``write(to:)``.
+    ///
+    /// - Parameter configuration: the current configuration (it may differ from the one the state was
+    ///   written under; the horizon and the entry limit apply from the next event on).
+    /// - Throws: ``BinaryDecodingError`` when the bytes are truncated or do not describe a valid state.
+    public init(reading reader: inout BinaryReader, configuration: Configuration) throws(BinaryDecodingError) {
+        try reader.version(Self.stateVersion, of: "deduplicator")
+        self.init(configuration: configuration)
+        self.newestBucket = try reader.optionalInt64()
+        self.evictedEarly = try reader.counter()
+        let total = try reader.count()
+        self.seen.reserveCapacity(total)
+        let bucketCount = try reader.count()
+        for _ in 0..<bucketCount {
+            let bucket = try reader.int64()
+            guard let newest = self.newestBucket, bucket <= newest else {
+                throw reader.error("bucket \(bucket) after the newest bucket")
+            }
+            let count = try reader.count()
+            var hashes: [UInt64] = []
+            hashes.reserveCapacity(count)
+            for _ in 0..<count {
+                let hash = try reader.fixed64()
+                guard self.seen.updateValue(bucket, forKey: hash) == nil else {
+                    throw reader.error("id hash remembered twice")
+                }
+                hashes.append(hash)
+            }
+            guard !hashes.isEmpty, self.buckets.updateValue(hashes, forKey: bucket) == nil else {
+                throw reader.error("bucket \(bucket) empty or written twice")
+            }
+        }
+        guard self.seen.count == total else { throw reader.error("\(self.seen.count) ids, expected \(total)") }
+    }
+}

@@ -103,14 +103,14 @@ public func stableHash(_ text: String) -> UInt64 {
 }
 
 extension UniqueCounter {
-    /// Appends the counter in the binary format (``BinaryWriter``): the exact hashes, or the sketch's
-    /// registers.
+    /// Appends the counter in the binary format (``BinaryWriter``): the exact hashes (ascending, so that
+    /// equal counters give equal bytes whatever the set's iteration order), or the sketch's registers.
     public func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.exactLimit))
         if let exact = self.exact {
             writer.byte(0)
             writer.varint(UInt64(exact.count))
-            for hash in exact { writer.fixed64(hash) }
+            for hash in exact.sorted() { writer.fixed64(hash) }
         } else {
             writer.byte(1)
             for register in self.registers { writer.byte(register) }

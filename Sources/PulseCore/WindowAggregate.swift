@@ -185,3 +185,70 @@ public struct CascadeTracker: Sendable {
 
     public var count: Int { self.depths.count }
 }
+
+// MARK: - Binary state
+
+extension EntityLevel {
+    /// The level as one byte of the binary format.
+    var code: UInt8 {
+        switch self {
+        case .subject: return 0
+        case .brand: return 1
+        }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        switch try reader.byte() {
+        case 0: self = .subject
+        case 1: self = .brand
+        case let other: throw reader.error("entity level \(other)")
+        }
+    }
+}
+
+extension EntityKey {
+    func write(to writer: inout BinaryWriter) {
+        writer.byte(self.level.code)
+        writer.string(self.entity)
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        let level = try EntityLevel(reading: &reader)
+        self.init(level, try reader.string())
+    }
+}
+
+extension CascadeTracker {
+    /// Appends the tracker: its capacity, the ring's head, and the remembered shares in ring order with
+    /// their depths.
+    func write(to writer: inout BinaryWriter) {
+        writer.varint(UInt64(self.capacity))
+        writer.varint(UInt64(self.head))
+        writer.varint(UInt64(self.order.count))
+        for shareID in self.order {
+            writer.string(shareID)
+            writer.int(self.depths[shareID] ?? 1)
+        }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        let capacity = try reader.varint()
+        let head = try reader.varint()
+        let count = try reader.count()
+        // The ring is filled in order (head 0) before it wraps, and the head stays within it.
+        guard capacity > 0, capacity <= UInt64(Int.max), UInt64(count) <= capacity,
+            count == capacity ? head < capacity : head == 0
+        else { throw reader.error("cascade ring of \(count) shares, capacity \(capacity), head \(head)") }
+        self.init(capacity: Int(capacity))
+        self.head = Int(head)
+        self.order.reserveCapacity(count)
+        self.depths.reserveCapacity(count)
+        for _ in 0..<count {
+            let shareID = try reader.string()
+            guard self.depths.updateValue(try reader.int(), forKey: shareID) == nil else {
+                throw reader.error("share remembered twice in a cascade")
+            }
+            self.order.append(shareID)
+        }
+    }
+}

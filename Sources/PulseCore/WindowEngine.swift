@@ -310,6 +310,153 @@ public struct WindowEngine: Sendable {
     }
 }
 
+// MARK: - Binary state
+
+extension WindowEngine {
+    static let stateVersion: UInt8 = 1
+
+    /// Distinct entities with open windows (for logging restore progress)
+    public var openEntityCount: Int {
+        var keys = Set<EntityKey>()
+        for windows in self.open.values { keys.formUnion(windows.keys) }
+        return keys.count
+    }
+
+    /// Restarts the idle-close clock at `nowWall`: after a restore, the time the partition spent unowned
+    /// is not the stream's silence (the restored state remembers the wall clock of another process).
+    public mutating func resumeIdleClock(nowWall: Int64) {
+        self.lastActivityWall = nowWall
+    }
+
+    /// Appends the engine's state in the binary format (``BinaryWriter``), for checkpoints: stream time,
+    /// watermark and counters, the open windows (each entity's aggregate with its revision and whether it
+    /// changed since the last update), the previous windows' shares, and the cascades.
+    ///
+    /// Windows and entities are written in ascending order, so that the same state always gives the same
+    /// bytes. Neither the configuration nor the scorer is written.
+    public func write(to writer: inout BinaryWriter) {
+        writer.byte(Self.stateVersion)
+        writer.optionalInt(self.maxEventTime)
+        writer.int(self.watermark)
+        writer.int(self.lateCount)
+        writer.optionalInt(self.streamTimeOfLastUpdate)
+        writer.optionalInt(self.lastSweep)
+        writer.optionalInt(self.lastActivityWall)
+
+        // Revisions and dirty marks only ever exist for open entity-windows (`emitUpdates` and `add` set
+        // them next to `open`, `closeWindows` removes all three together), and a stored revision is at least
+        // 1: they are written with the aggregate, 0 meaning none.
+        writer.varint(UInt64(self.open.count))
+        for start in self.open.keys.sorted() {
+            let windows = self.open[start, default: [:]]
+            let revisions = self.revisions[start] ?? [:]
+            let dirty = self.dirty[start] ?? []
+            writer.int(start)
+            writer.varint(UInt64(windows.count))
+            for key in windows.keys.sorted() {
+                key.write(to: &writer)
+                writer.varint(UInt64(revisions[key] ?? 0))
+                writer.bool(dirty.contains(key))
+                windows[key]?.write(to: &writer)
+            }
+        }
+
+        writer.varint(UInt64(self.previousShares.count))
+        for key in self.previousShares.keys.sorted() {
+            let previous = self.previousShares[key] ?? (0, 0)
+            key.write(to: &writer)
+            writer.int(previous.start)
+            writer.int(previous.shares)
+        }
+
+        writer.varint(UInt64(self.cascades.count))
+        for subject in self.cascades.keys.sorted() {
+            writer.string(subject)
+            self.cascades[subject]?.write(to: &writer)
+        }
+        writer.varint(UInt64(self.cascadeSeen.count))
+        for subject in self.cascadeSeen.keys.sorted() {
+            writer.string(subject)
+            writer.int(self.cascadeSeen[subject] ?? 0)
+        }
+    }
+
+    /// Restores an engine written by ``write(to:)``.
+    ///
+    /// - Parameters:
+    ///   - configuration: the current configuration. The state does not record the one it was written
+    ///     under: restore under the same window specification.
+    ///   - scorer: scores the comments of events added from now on.
+    /// - Throws: ``BinaryDecodingError`` when the bytes are truncated or do not describe a valid state.
+    public init(
+        reading reader: inout BinaryReader,
+        configuration: Configuration,
+        scorer: any SentimentScorer
+    ) throws(BinaryDecodingError) {
+        try reader.version(Self.stateVersion, of: "window engine")
+        self.init(configuration: configuration, scorer: scorer)
+        self.maxEventTime = try reader.optionalInt64()
+        self.watermark = try reader.int64()
+        self.lateCount = try reader.counter()
+        self.streamTimeOfLastUpdate = try reader.optionalInt64()
+        self.lastSweep = try reader.optionalInt64()
+        self.lastActivityWall = try reader.optionalInt64()
+
+        let windowCount = try reader.count()
+        self.open.reserveCapacity(windowCount)
+        for _ in 0..<windowCount {
+            let start = try reader.int64()
+            let count = try reader.count()
+            var windows: [EntityKey: WindowAggregate] = [:]
+            windows.reserveCapacity(count)
+            var revisions: [EntityKey: Int] = [:]
+            var dirty: Set<EntityKey> = []
+            for _ in 0..<count {
+                let key = try EntityKey(reading: &reader)
+                let revision = try reader.varint()
+                guard revision <= UInt64(Int.max) else { throw reader.error("revision out of range") }
+                if revision > 0 { revisions[key] = Int(revision) }
+                if try reader.bool() { dirty.insert(key) }
+                guard windows.updateValue(try WindowAggregate(reading: &reader), forKey: key) == nil else {
+                    throw reader.error("entity written twice in window \(start)")
+                }
+            }
+            guard self.open.updateValue(windows, forKey: start) == nil else {
+                throw reader.error("window \(start) written twice")
+            }
+            if !revisions.isEmpty { self.revisions[start] = revisions }
+            if !dirty.isEmpty { self.dirty[start] = dirty }
+        }
+
+        let previousCount = try reader.count()
+        self.previousShares.reserveCapacity(previousCount)
+        for _ in 0..<previousCount {
+            let key = try EntityKey(reading: &reader)
+            let previous = (start: try reader.int64(), shares: try reader.int())
+            guard self.previousShares.updateValue(previous, forKey: key) == nil else {
+                throw reader.error("previous shares written twice")
+            }
+        }
+
+        let cascadeCount = try reader.count()
+        self.cascades.reserveCapacity(cascadeCount)
+        for _ in 0..<cascadeCount {
+            let subject = try reader.string()
+            guard self.cascades.updateValue(try CascadeTracker(reading: &reader), forKey: subject) == nil else {
+                throw reader.error("cascade written twice")
+            }
+        }
+        let seenCount = try reader.count()
+        self.cascadeSeen.reserveCapacity(seenCount)
+        for _ in 0..<seenCount {
+            let subject = try reader.string()
+            guard self.cascadeSeen.updateValue(try reader.int64(), forKey: subject) == nil else {
+                throw reader.error("cascade time written twice")
+            }
+        }
+    }
+}
+
 extension MetricsRecord {
     public static func == (lhs: MetricsRecord, rhs: MetricsRecord) -> Bool {
         lhs.render() == rhs.render()

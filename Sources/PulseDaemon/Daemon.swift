@@ -20,6 +20,11 @@ public struct Daemon: Sendable {
         public var detection: CrisisDetector.Configuration? = CrisisDetector.Configuration()
         /// Alert delivery over HTTP (the alerts topic is always written).
         public var alerts = AlertDelivery.Configuration()
+        /// `processing.guarantee`.
+        public var guarantee = ProcessingGuarantee.atLeastOnce
+        /// `transactional.id` under `exactly_once`; unique per process by default (zombies are fenced
+        /// through the consumer group's generation, KIP-447, as Kafka Streams' `exactly_once_v2` does).
+        public var transactionalID: String?
 
         public init(
             client: KafkaClientConfiguration,
@@ -45,6 +50,8 @@ public struct Daemon: Sendable {
     public let consumer: KafkaConsumer
     public let producer: KafkaProducer
     public let pipeline: IngestPipeline
+    /// Checkpoints and restores of partition state; `nil` when the changelog topic cannot be used.
+    public let changelog: Changelog?
     public let stats: ConsumptionStats
     public let service: PipelineService
     /// Alertmanager and webhook delivery, when configured: run it as a service next to ``service``.
@@ -72,7 +79,16 @@ public struct Daemon: Sendable {
         self.alertDelivery = alertDelivery
         var producerClient = configuration.client
         producerClient.clientID += "-producer"
-        self.producer = try KafkaProducer(configuration: .init(client: producerClient), logger: logger)
+        let transactional = configuration.guarantee == .exactlyOnce
+        self.producer = try KafkaProducer(
+            configuration: .init(
+                client: producerClient,
+                transactionalID: transactional
+                    ? configuration.transactionalID
+                        ?? "\(configuration.groupID)-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))" : nil
+            ),
+            logger: logger
+        )
         var repartitionPartitions: Int32 = 1
         do throws(KafkaError) {
             repartitionPartitions = Int32(try self.producer.partitionCount(of: configuration.topics.repartition))
@@ -115,7 +131,30 @@ public struct Daemon: Sendable {
             logger: logger,
             onEvent: onEvent
         )
+        var changelog: Changelog? = nil
+        do throws(KafkaError) {
+            let partitions = Int32(try self.producer.partitionCount(of: configuration.topics.changelog))
+            changelog = try Changelog(
+                topic: configuration.topics.changelog,
+                partitions: partitions,
+                fingerprint: IngestPipeline.stateFingerprint(windows: self.pipeline.windows),
+                producer: self.producer,
+                client: configuration.client,
+                logger: logger
+            )
+        } catch {
+            logger.error(
+                "Changelog topic unavailable: state will not survive a restart or a rebalance",
+                metadata: ["kafka.topic": "\(configuration.topics.changelog)", "kafka.error": "\(error)"]
+            )
+        }
+        self.changelog = changelog
+        let transactions = TransactionCoordination()
         var consumerClient = configuration.client
+        if transactional && consumerClient.librdkafka["isolation.level"] == nil {
+            // Brand partials on the repartition topic count only once their transaction commits.
+            consumerClient.librdkafka["isolation.level"] = "read_committed"
+        }
         if consumerClient.statisticsInterval == nil && consumerClient.librdkafka["statistics.interval.ms"] == nil {
             consumerClient.statisticsInterval = .seconds(5)
         }
@@ -127,7 +166,15 @@ public struct Daemon: Sendable {
                 commitMode: .manual,
                 sessionTimeout: configuration.sessionTimeout
             ),
-            hooks: PipelineService.rebalanceHooks(pipeline: self.pipeline, producer: self.producer, logger: logger),
+            hooks: PipelineService.rebalanceHooks(
+                pipeline: self.pipeline,
+                producer: self.producer,
+                changelog: changelog,
+                stats: stats,
+                guarantee: configuration.guarantee,
+                transactions: transactions,
+                logger: logger
+            ),
             statistics: { [inputTopics = configuration.topics.input] statistics in
                 for partition in statistics.partitions where inputTopics.contains(partition.topicPartition.topic) {
                     guard let lag = partition.consumerLag else { continue }
@@ -142,8 +189,11 @@ public struct Daemon: Sendable {
             consumer: self.consumer,
             producer: self.producer,
             pipeline: self.pipeline,
+            changelog: changelog,
             stats: self.stats,
             commitInterval: configuration.commitInterval,
+            guarantee: configuration.guarantee,
+            transactions: transactions,
             logger: logger
         )
     }

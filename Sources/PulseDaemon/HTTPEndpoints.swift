@@ -150,8 +150,12 @@ public enum HTTPEndpoints {
     public static func readiness(of daemon: Daemon, maxLag: Int64 = 1000) -> @Sendable () -> Readiness {
         { [consumer = daemon.consumer, stats = daemon.stats] in
             let assignment = consumer.assignment
+            let current = stats.current
+            guard current.restoring == 0 else {
+                return Readiness(isReady: false, reason: "restoring \(current.restoring) partitions from the changelog")
+            }
             guard !assignment.isEmpty else { return Readiness(isReady: false, reason: "no partitions assigned yet") }
-            let lags = stats.current.consumerLag
+            let lags = current.consumerLag
             let lag = assignment.reduce(Int64(0)) { $0 + (lags[$1] ?? 0) }
             guard lag <= maxLag else {
                 return Readiness(isReady: false, reason: "catching up: consumer lag \(lag) > \(maxLag) messages")

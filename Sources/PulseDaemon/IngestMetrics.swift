@@ -27,6 +27,17 @@ public struct IngestMetrics: Sendable {
     /// Broker append time of the record whose processing raised an alert state change → the alert record
     /// produced: the pipeline's own delay for alerts (queueing and processing), without the grace period.
     public let alertLatency: CoreMetrics.Timer
+    /// Changelog checkpoints written, their bytes, and the time the pipeline spent encoding them.
+    public let checkpoints: Counter
+    public let checkpointBytes: Counter
+    public let checkpointDuration: CoreMetrics.Timer
+    /// Partitions restored from the changelog, and how long each restore took (read and decode).
+    public let restores: Counter
+    public let restoreDuration: CoreMetrics.Timer
+    /// Partitions being restored right now (readiness waits for 0).
+    public let restoring: Gauge
+    /// Partitions assigned without a usable checkpoint (fresh, or the checkpoint could not be used).
+    public let restoresEmpty: Counter
     private let deadLetters: [Rejection.Reason: Counter]
     private let acceptedByType: [Event.Kind: Counter]
     private let factory: any MetricsFactory
@@ -97,6 +108,23 @@ public struct IngestMetrics: Sendable {
         }
         self.detectorEntities = entities
         self.rebalances = Counter(label: "crowdpulse_rebalances_total", dimensions: [], factory: factory)
+        self.checkpoints = Counter(label: "crowdpulse_checkpoints_total", dimensions: [], factory: factory)
+        self.checkpointBytes = Counter(label: "crowdpulse_checkpoint_bytes_total", dimensions: [], factory: factory)
+        self.checkpointDuration = CoreMetrics.Timer(
+            label: "crowdpulse_checkpoint_seconds",
+            dimensions: [],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
+        self.restores = Counter(label: "crowdpulse_restores_total", dimensions: [], factory: factory)
+        self.restoresEmpty = Counter(label: "crowdpulse_restores_empty_total", dimensions: [], factory: factory)
+        self.restoreDuration = CoreMetrics.Timer(
+            label: "crowdpulse_restore_seconds",
+            dimensions: [],
+            preferredDisplayUnit: .seconds,
+            factory: factory
+        )
+        self.restoring = Gauge(label: "crowdpulse_partitions_restoring", dimensions: [], factory: factory)
         self.deliveryFailures = Counter(label: "crowdpulse_delivery_failures_total", dimensions: [], factory: factory)
         self.processingLatency = CoreMetrics.Timer(
             label: "crowdpulse_event_processing_latency_seconds",

@@ -35,6 +35,8 @@ public final class IngestPipeline: Sendable {
         var lastTick: Int64?
         /// Broker timestamp of the message being processed: alerts it causes measure their latency from it.
         var causeTimestamp: Int64?
+        /// Partitions whose state changed since their last checkpoint.
+        var changed: Set<TopicPartition> = []
     }
 
     /// Where a detector's metric records come from.
@@ -180,6 +182,7 @@ public final class IngestPipeline: Sendable {
                 state.ingestors[current.partition] = current.ingestor
                 state.engines[current.partition] = current.engine
                 state.processed[current.partition] = current.next
+                state.changed.insert(current.partition)
                 run = nil
             }
             defer { park() }
@@ -188,6 +191,7 @@ public final class IngestPipeline: Sendable {
                 if message.topic == self.topics.repartition {
                     park()
                     defer { state.processed[partition] = message.offset + 1 }
+                    state.changed.insert(partition)
                     state.causeTimestamp = message.timestamp
                     try self.handleRepartition(message, now: now, state: &state)
                     continue
@@ -269,6 +273,7 @@ public final class IngestPipeline: Sendable {
                 let outputs = engine.idle(nowWall: now)
                 state.engines[partition] = engine
                 guard !outputs.isEmpty else { continue }
+                state.changed.insert(partition)
                 try self.emit(outputs, sourceKey: nil, source: partition, state: &state)
                 try self.announce(partition, watermark: engine.watermark, idle: true)
                 state.announced[partition] = engine.watermark
@@ -283,6 +288,7 @@ public final class IngestPipeline: Sendable {
                 for source in merger.activeSources
                 where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
                     try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
+                    state.changed.insert(TopicPartition(self.topics.repartition, repartition))
                 }
             }
             for (repartition, activity) in state.mergerActivity where now - activity >= patience {
@@ -291,6 +297,7 @@ public final class IngestPipeline: Sendable {
                 else { continue }
                 let records = merger.closeAll()
                 state.mergers[repartition] = merger
+                state.changed.insert(TopicPartition(self.topics.repartition, repartition))
                 try self.produce(records, state: &state, from: .brand(repartition))
             }
         }
@@ -576,7 +583,138 @@ public final class IngestPipeline: Sendable {
                     state.detectors.removeValue(forKey: .brand(partition.partition))
                 }
                 state.processed.removeValue(forKey: partition)
+                state.changed.remove(partition)
             }
         }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Version of the per-partition state layout in changelog checkpoints.
+    static let stateFormat: UInt8 = 1
+    static let inputState: UInt8 = 1
+    static let brandStageState: UInt8 = 2
+
+    /// Identifies the state layout and the window grid, so that a checkpoint is only restored into a
+    /// pipeline whose windows line up with it.
+    public static func stateFingerprint(windows: WindowEngine.Configuration) -> UInt64 {
+        stableHash("crowdpulse-state/\(Self.stateFormat)/\(windows.window.sizeMillis)/\(windows.window.stepMillis)")
+    }
+
+    /// The encoded state of each partition (of `partitions`, or all) that changed since its last
+    /// checkpoint, with the offset it reflects; and the offsets to commit, taken at the same instant.
+    public func checkpoint(
+        _ partitions: [TopicPartition]? = nil
+    ) -> (snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset]) {
+        self.state.withLock { state in
+            var snapshots: [Changelog.Snapshot] = []
+            for partition in state.changed.sorted() where partitions?.contains(partition) ?? true {
+                guard let offset = state.processed[partition] else { continue }
+                state.changed.remove(partition)
+                var writer = BinaryWriter(capacity: 4096)
+                writer.byte(Self.stateFormat)
+                if partition.topic == self.topics.repartition {
+                    writer.byte(Self.brandStageState)
+                    writer.optional(state.mergers[partition.partition]) { $1.write(to: &$0) }
+                    writer.optional(state.detectors[.brand(partition.partition)]) { $1.write(to: &$0) }
+                } else {
+                    writer.byte(Self.inputState)
+                    writer.optional(state.ingestors[partition]?.deduplicator) { $1.write(to: &$0) }
+                    writer.optional(state.engines[partition]) { $1.write(to: &$0) }
+                    writer.optional(state.detectors[.subject(partition)]) { $1.write(to: &$0) }
+                }
+                snapshots.append(Changelog.Snapshot(source: partition, offset: offset, state: writer.bytes))
+            }
+            let offsets = state.processed
+                .filter { partitions?.contains($0.key) ?? true }
+                .map { TopicPartitionOffset($0.key, offset: $0.value) }
+                .sorted { $0.topicPartition < $1.topicPartition }
+            return (snapshots, offsets)
+        }
+    }
+
+    /// What ``install(_:offset:state:)`` restored.
+    public struct RestoredState: Sendable, CustomStringConvertible {
+        public var windows = 0
+        public var entities = 0
+        public var detectorEntities = 0
+        public var dedupEntries = 0
+
+        public var description: String {
+            "\(self.windows) open windows over \(self.entities) entities, \(self.detectorEntities) detector entities, "
+                + "\(self.dedupEntries) dedup entries"
+        }
+    }
+
+    /// Replaces `partition`'s state with a checkpoint's, before the partition is consumed from `offset`.
+    ///
+    /// - Throws: when the bytes are not a checkpoint this version can read (the partition's state is
+    ///   left empty then).
+    @discardableResult
+    public func install(_ partition: TopicPartition, offset: Int64, state bytes: [UInt8]) throws(BinaryDecodingError)
+        -> RestoredState
+    {
+        let now = self.nowMillis()
+        var reader = BinaryReader(bytes)
+        guard try reader.byte() == Self.stateFormat else {
+            throw BinaryDecodingError(offset: 0, reason: "unknown state format")
+        }
+        let kind = try reader.byte()
+        // Decoded even when detection is off now, to read past it; kept only when it is on.
+        let detectorConfiguration = self.detection ?? CrisisDetector.Configuration()
+        var summary = RestoredState()
+        if partition.topic == self.topics.repartition {
+            guard kind == Self.brandStageState else {
+                throw BinaryDecodingError(offset: 1, reason: "not a brand stage")
+            }
+            let merger = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try BrandMerger(reading: &reader, configuration: self.windows)
+            }
+            let detector = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try CrisisDetector(reading: &reader, level: .brand, configuration: detectorConfiguration)
+            }
+            summary.windows = merger?.openWindowCount ?? 0
+            summary.detectorEntities = detector?.entityCount ?? 0
+            guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, reason: "trailing bytes") }
+            self.state.withLock { state in
+                state.mergers[partition.partition] = merger
+                state.detectors[.brand(partition.partition)] = self.detection == nil ? nil : detector
+                state.mergerStart[partition.partition] = now
+                state.mergerActivity[partition.partition] = now
+                state.processed[partition] = offset
+            }
+        } else {
+            guard kind == Self.inputState else {
+                throw BinaryDecodingError(offset: 1, reason: "not an input partition")
+            }
+            let deduplicator = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try Deduplicator(reading: &reader, configuration: self.dedup)
+            }
+            var engine = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try WindowEngine(reading: &reader, configuration: self.windows, scorer: self.scorer)
+            }
+            let detector = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try CrisisDetector(reading: &reader, level: .subject, configuration: detectorConfiguration)
+            }
+            // Idle close counts from now: the time the partition spent unowned is not the stream's silence.
+            engine?.resumeIdleClock(nowWall: now)
+            summary.windows = engine?.openWindowCount ?? 0
+            summary.entities = engine?.openEntityCount ?? 0
+            summary.detectorEntities = detector?.entityCount ?? 0
+            summary.dedupEntries = deduplicator?.count ?? 0
+            guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, reason: "trailing bytes") }
+            self.state.withLock { state in
+                var ingestor = Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup))
+                if let deduplicator { ingestor.deduplicator = deduplicator }
+                if let previous = state.ingestors.updateValue(ingestor, forKey: partition) {
+                    state.retired.add(previous.counters)
+                }
+                state.engines[partition] = engine
+                state.detectors[.subject(partition)] = self.detection == nil ? nil : detector
+                state.announced.removeValue(forKey: partition)
+                state.processed[partition] = offset
+            }
+        }
+        return summary
     }
 }

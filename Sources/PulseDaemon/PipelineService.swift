@@ -22,6 +22,8 @@ public final class ConsumptionStats: Sendable {
         /// Consumer lag per input partition, from librdkafka statistics.
         public var consumerLag: [TopicPartition: Int64] = [:]
         public var assignment: [TopicPartition] = []
+        /// Partitions being restored from the changelog now.
+        public var restoring = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -33,6 +35,24 @@ public final class ConsumptionStats: Sendable {
     public func update(_ body: (inout Snapshot) -> Void) {
         self.state.withLock { body(&$0) }
     }
+}
+
+/// `processing.guarantee`.
+public enum ProcessingGuarantee: String, Sendable, CaseIterable {
+    /// Outputs are delivered before the offsets they cover are committed; after a failure some are sent
+    /// again, as identical upserts (records are keyed and revisioned).
+    case atLeastOnce = "at_least_once"
+    /// Outputs, changelog checkpoints and offsets commit in one Kafka transaction; consumers of the
+    /// outputs read with `isolation.level=read_committed`.
+    case exactlyOnce = "exactly_once"
+}
+
+/// Under `exactly_once`, what the rebalance hooks tell the pipeline task: a transaction was aborted
+/// (or partitions were lost), so the state of the partitions still assigned is ahead of what committed
+/// and must be restored from the changelog before anything else is processed.
+public final class TransactionCoordination: Sendable {
+    let needsRecovery = Atomic<Bool>(false)
+    public init() {}
 }
 
 /// An output could not be delivered, so the offsets it covers were not committed.
@@ -51,52 +71,226 @@ public struct PipelineService: Service {
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let pipeline: IngestPipeline
+    let changelog: Changelog?
     let stats: ConsumptionStats
     let commitInterval: Duration
+    let guarantee: ProcessingGuarantee
+    let transactions: TransactionCoordination
     let logger: Logger
 
+    /// - Parameter transactions: shared with ``rebalanceHooks(pipeline:producer:changelog:stats:guarantee:transactions:budget:logger:)``
+    ///   under `exactly_once`.
     public init(
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         pipeline: IngestPipeline,
+        changelog: Changelog? = nil,
         stats: ConsumptionStats,
         commitInterval: Duration = .seconds(1),
+        guarantee: ProcessingGuarantee = .atLeastOnce,
+        transactions: TransactionCoordination = TransactionCoordination(),
         logger: Logger
     ) {
         self.consumer = consumer
         self.producer = producer
         self.pipeline = pipeline
+        self.guarantee = guarantee
+        self.transactions = transactions
+        self.changelog = changelog
         self.stats = stats
         self.commitInterval = commitInterval
         self.logger = logger
     }
 
-    /// Rebalance hooks that flush and commit a revoked partition's outputs and offsets before it moves,
-    /// and drop a lost partition's state without committing.
+    /// Rebalance hooks:
+    /// - **revoked**: checkpoint the partitions that move, flush, confirm, commit — all inside the
+    ///   rebalance callback and within `budget`, so that the next owner continues exactly where this
+    ///   member stopped;
+    /// - **lost**: drop the partitions' state without committing (another member may own them already);
+    /// - **positions**: restore each newly assigned partition from its latest confirmed checkpoint before
+    ///   it is consumed, and start reading at the offset that checkpoint reflects.
     public static func rebalanceHooks(
         pipeline: IngestPipeline,
         producer: KafkaProducer,
+        changelog: Changelog?,
+        stats: ConsumptionStats? = nil,
+        guarantee: ProcessingGuarantee = .atLeastOnce,
+        transactions: TransactionCoordination = TransactionCoordination(),
+        budget: Duration = .seconds(10),
         logger: Logger
     ) -> KafkaConsumer.RebalanceHooks {
         KafkaConsumer.RebalanceHooks(
             revoked: { consumer, partitions in
+                if guarantee == .exactlyOnce {
+                    Self.commitTransactionOnRevoke(
+                        consumer: consumer,
+                        partitions: partitions,
+                        pipeline: pipeline,
+                        producer: producer,
+                        changelog: changelog,
+                        transactions: transactions,
+                        budget: budget,
+                        logger: logger
+                    )
+                    pipeline.drop(partitions)
+                    changelog?.forget(partitions)
+                    return
+                }
+                let clock = ContinuousClock()
+                let started = clock.now
                 do throws(KafkaError) {
-                    try producer.flushSync(timeout: .seconds(10))
-                    if producer.failedDeliveries == 0 {
-                        try consumer.commitSync(pipeline.processedOffsets(for: partitions))
-                    } else {
+                    let (snapshots, offsets) = pipeline.checkpoint(partitions)
+                    let pending = try changelog?.write(snapshots) ?? []
+                    try producer.flushSync(timeout: budget)
+                    guard producer.failedDeliveries == 0 else {
                         logger.error("Outputs undelivered; not committing revoked partitions")
+                        pipeline.drop(partitions)
+                        return
                     }
+                    try changelog?.confirm(pending)
+                    // The markers too: the next owner restores from them.
+                    try producer.flushSync(timeout: max(.seconds(1), budget - (clock.now - started)))
+                    try consumer.commitSync(offsets)
+                    pipeline.metrics.checkpoints.increment(by: snapshots.count)
+                    logger.info(
+                        "Revoked partitions checkpointed and committed",
+                        metadata: [
+                            "kafka.partitions": "\(partitions)", "checkpoints": "\(snapshots.count)",
+                            "duration_ms": "\((clock.now - started).wholeMilliseconds)",
+                        ]
+                    )
                 } catch {
                     logger.error("Commit on revoke failed", metadata: ["kafka.error": "\(error)"])
                 }
                 pipeline.drop(partitions)
+                changelog?.forget(partitions)
             },
-            lost: { _, partitions in pipeline.drop(partitions) }
+            lost: { _, partitions in
+                pipeline.drop(partitions)
+                changelog?.forget(partitions)
+                // The open transaction holds the lost partitions' outputs: it must not commit.
+                if guarantee == .exactlyOnce { transactions.needsRecovery.store(true, ordering: .relaxed) }
+            },
+            positions: { _, partitions in
+                guard let changelog else { return [] }
+                return Self.restore(partitions, from: changelog, into: pipeline, stats: stats, logger: logger)
+            }
         )
     }
 
+    /// `exactly_once` revoke: commit the open transaction (outputs, checkpoints of every partition, and
+    /// their offsets) before the partitions move; when that fails, abort it and have the pipeline task
+    /// restore the partitions it keeps.
+    static func commitTransactionOnRevoke(
+        consumer: KafkaConsumer,
+        partitions: [TopicPartition],
+        pipeline: IngestPipeline,
+        producer: KafkaProducer,
+        changelog: Changelog?,
+        transactions: TransactionCoordination,
+        budget: Duration,
+        logger: Logger
+    ) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        do throws(KafkaError) {
+            let (snapshots, offsets) = pipeline.checkpoint()
+            let pending = try changelog?.write(snapshots) ?? []
+            try changelog?.confirm(pending)
+            try producer.commitTransactionSync(
+                offsets: offsets,
+                groupMetadata: consumer.groupMetadata(),
+                timeout: budget
+            )
+            pipeline.metrics.checkpoints.increment(by: snapshots.count)
+            logger.info(
+                "Revoked partitions checkpointed and committed",
+                metadata: [
+                    "kafka.partitions": "\(partitions)", "checkpoints": "\(snapshots.count)",
+                    "duration_ms": "\((clock.now - started).wholeMilliseconds)", "transaction": "committed",
+                ]
+            )
+        } catch {
+            logger.error("Transaction commit on revoke failed; aborting", metadata: ["kafka.error": "\(error)"])
+            do throws(KafkaError) {
+                try producer.abortTransactionSync(timeout: budget)
+            } catch {
+                logger.error("Transaction abort failed", metadata: ["kafka.error": "\(error)"])
+            }
+            transactions.needsRecovery.store(true, ordering: .relaxed)
+        }
+        do throws(KafkaError) {
+            try producer.beginTransaction()
+        } catch {
+            logger.error("Cannot begin a transaction", metadata: ["kafka.error": "\(error)"])
+            transactions.needsRecovery.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Restores each partition from its latest confirmed checkpoint; returns where to start reading them.
+    /// A partition without a usable checkpoint starts empty, from the group's committed offset.
+    static func restore(
+        _ partitions: [TopicPartition],
+        from changelog: Changelog,
+        into pipeline: IngestPipeline,
+        stats: ConsumptionStats?,
+        logger: Logger
+    ) -> [TopicPartitionOffset] {
+        let clock = ContinuousClock()
+        var remaining = partitions.count
+        stats?.update { $0.restoring += remaining }
+        pipeline.metrics.restoring.record(remaining)
+        defer {
+            stats?.update { $0.restoring -= remaining }
+            pipeline.metrics.restoring.record(0)
+        }
+        var positions: [TopicPartitionOffset] = []
+        for partition in partitions {
+            let started = clock.now
+            defer {
+                remaining -= 1
+                stats?.update { $0.restoring -= 1 }
+                pipeline.metrics.restoring.record(remaining)
+            }
+            do {
+                guard let restored = try changelog.restore(partition) else {
+                    pipeline.metrics.restoresEmpty.increment()
+                    logger.info(
+                        "No checkpoint in the changelog; starting empty from the committed offset",
+                        metadata: ["kafka.partition": "\(partition)"]
+                    )
+                    continue
+                }
+                let summary = try pipeline.install(partition, offset: restored.offset, state: restored.state)
+                positions.append(TopicPartitionOffset(partition, offset: restored.offset))
+                let duration = clock.now - started
+                pipeline.metrics.restores.increment()
+                pipeline.metrics.restoreDuration.recordNanoseconds(duration.nanoseconds)
+                logger.info(
+                    "Restored from the changelog",
+                    metadata: [
+                        "kafka.partition": "\(partition)", "kafka.offset": "\(restored.offset)",
+                        "state": "\(summary)", "state_bytes": "\(restored.state.count)",
+                        "changelog_records": "\(restored.recordsRead)", "duration_ms": "\(duration.wholeMilliseconds)",
+                    ]
+                )
+            } catch {
+                pipeline.metrics.restoresEmpty.increment()
+                pipeline.drop([partition])
+                logger.error(
+                    "Changelog restore failed; starting empty from the committed offset",
+                    metadata: ["kafka.partition": "\(partition)", "error": "\(error)"]
+                )
+            }
+        }
+        return positions
+    }
+
     public func run() async throws {
+        if self.guarantee == .exactlyOnce {
+            try await self.producer.initTransactions()
+            try self.producer.beginTransaction()
+        }
         try self.consumer.subscribe()
         do {
             let clock = ContinuousClock()
@@ -116,6 +310,11 @@ public struct PipelineService: Service {
                 if clock.now - lastCommit >= self.commitInterval {
                     try await self.commit(duringRebalanceIsFine: true)
                     lastCommit = clock.now
+                }
+                if self.transactions.needsRecovery.exchange(false, ordering: .relaxed) {
+                    // This batch continues state that was aborted: drop it, restore, and read again.
+                    try await self.recover()
+                    continue
                 }
                 guard !batch.isEmpty else { continue }
                 try self.pipeline.process(batch)
@@ -159,16 +358,90 @@ public struct PipelineService: Service {
         return detail.isRetriable || Self.rebalanceErrors.contains(detail.name) ? detail.name : nil
     }
 
+    /// Checkpoints what changed, waits until every output and checkpoint chunk is delivered, confirms
+    /// the checkpoints, and commits the offsets they reflect.
     private func commit(duringRebalanceIsFine: Bool = false) async throws {
+        if self.guarantee == .exactlyOnce {
+            try await self.commitTransaction()
+            return
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (snapshots, offsets) = self.pipeline.checkpoint()
+        let pending = try self.changelog?.write(snapshots) ?? []
+        if !snapshots.isEmpty {
+            let encoded = clock.now - started
+            self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
+            self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
+            self.pipeline.metrics.checkpointDuration.recordNanoseconds(encoded.nanoseconds)
+        }
         try await self.producer.flush(timeout: .seconds(30))
         let failed = self.producer.failedDeliveries
         guard failed == 0 else { throw UndeliveredOutputs(failed: failed) }
-        let offsets = self.pipeline.processedOffsets()
+        // Delivered with the next flush; a commit ahead of its marker only means re-processing from the
+        // previous checkpoint after a crash.
+        try self.changelog?.confirm(pending)
         do throws(KafkaError) {
             try await self.consumer.commit(offsets)
         } catch {
             guard duringRebalanceIsFine, let name = Self.deferrable(error) else { throw error }
             self.logger.warning("Commit deferred: the group is rebalancing", metadata: ["kafka.error": "\(name)"])
         }
+    }
+
+    /// `exactly_once`: checkpoints, their markers and the offsets join the open transaction, which then
+    /// commits. A commit that fails (and is not fatal) aborts and restores from the changelog.
+    private func commitTransaction() async throws {
+        let (snapshots, offsets) = self.pipeline.checkpoint()
+        do throws(KafkaError) {
+            let pending = try self.changelog?.write(snapshots) ?? []
+            try self.changelog?.confirm(pending)
+            if !offsets.isEmpty {
+                try await self.producer.sendOffsetsToTransaction(offsets, groupMetadata: self.consumer.groupMetadata())
+            }
+            try await self.producer.commitTransaction()
+            self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
+            self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
+            try self.producer.beginTransaction()
+        } catch {
+            if error.detail?.isFatal == true { throw error }  // fenced: another instance owns the work now
+            self.logger.warning("Transaction failed; aborting and restoring", metadata: ["kafka.error": "\(error)"])
+            try await self.recover()
+        }
+    }
+
+    /// Aborts the open transaction and puts every assigned partition back to its last committed state:
+    /// the changelog's latest committed checkpoint, or the committed offset with empty state.
+    private func recover() async throws {
+        do throws(KafkaError) {
+            try await self.producer.abortTransaction()
+        } catch {
+            if error.detail?.isFatal == true { throw error }
+            self.logger.warning("Abort failed", metadata: ["kafka.error": "\(error)"])
+        }
+        let assignment = self.consumer.assignment
+        self.pipeline.drop(assignment)
+        self.changelog?.forget(assignment)
+        var positions: [TopicPartitionOffset] = []
+        if let changelog = self.changelog {
+            positions = Self.restore(
+                assignment,
+                from: changelog,
+                into: self.pipeline,
+                stats: self.stats,
+                logger: self.logger
+            )
+        }
+        let restored = Set(positions.map(\.topicPartition))
+        let others = assignment.filter { !restored.contains($0) }
+        if !others.isEmpty {
+            for committed in try self.consumer.committed(others) {
+                // Nothing committed: the start of the partition (new groups start at the earliest offset).
+                positions.append(TopicPartitionOffset(committed.topicPartition, offset: max(committed.offset, -2)))
+            }
+        }
+        try self.consumer.seek(positions)
+        try self.producer.beginTransaction()
+        self.logger.notice("Restored after an aborted transaction", metadata: ["kafka.partitions": "\(assignment)"])
     }
 }

@@ -137,7 +137,7 @@ public struct Settings: Sendable {
             "ingest.max_future_skew: \(d.decoder.maxFutureSkewMillis)ms",
             "ingest.dedup_horizon: \(d.dedup.horizonMillis)ms",
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
-            "processing.guarantee: at_least_once", "http.listen: \(settings.httpListen)",
+            "processing.guarantee: \(d.guarantee.rawValue)", "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
             "lifecycle.shutdown_timeout: \(settings.shutdownTimeoutMillis)ms",
@@ -318,15 +318,12 @@ public struct Settings: Sendable {
             share: try double("metrics.weights.share", 3),
             purchase: try double("metrics.weights.purchase", 5)
         )
-        switch value("processing.guarantee") ?? "at_least_once" {
-        case "at_least_once": break
-        case "exactly_once":
+        let guaranteeText = value("processing.guarantee") ?? "at_least_once"
+        guard let guarantee = ProcessingGuarantee(rawValue: guaranteeText) else {
             throw SettingsError(
                 key: "processing.guarantee",
-                reason: "exactly_once is not available in this version yet"
+                reason: "'\(guaranteeText)' is not at_least_once or exactly_once"
             )
-        case let other:
-            throw SettingsError(key: "processing.guarantee", reason: "'\(other)' is not at_least_once or exactly_once")
         }
         self.daemon = Daemon.Configuration(
             client: KafkaClientConfiguration(bootstrapServers: bootstrap, librdkafka: librdkafka),
@@ -339,6 +336,7 @@ public struct Settings: Sendable {
             dedup: Deduplicator.Configuration(horizonMillis: try millis("ingest.dedup_horizon", 600_000)),
             windows: windows
         )
+        self.daemon.guarantee = guarantee
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
         self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"

@@ -107,15 +107,23 @@ public final class KafkaConsumer: @unchecked Sendable {
         /// Partitions were lost (session expired, fenced): another member may own them already, so do
         /// not commit; drop their state.
         public var lost: @Sendable (KafkaConsumer, [TopicPartition]) -> Void
+        /// Called after ``assigned``: where to start reading each newly assigned partition. Partitions left
+        /// out start from the committed offset (or `auto.offset.reset`). A changelog restore answers with
+        /// the offset its state reflects.
+        public var positions: @Sendable (KafkaConsumer, [TopicPartition]) -> [TopicPartitionOffset]
 
         public init(
             assigned: @escaping @Sendable (KafkaConsumer, [TopicPartition]) -> Void = { _, _ in },
             revoked: @escaping @Sendable (KafkaConsumer, [TopicPartition]) -> Void = { _, _ in },
-            lost: @escaping @Sendable (KafkaConsumer, [TopicPartition]) -> Void = { _, _ in }
+            lost: @escaping @Sendable (KafkaConsumer, [TopicPartition]) -> Void = { _, _ in },
+            positions: @escaping @Sendable (KafkaConsumer, [TopicPartition]) -> [TopicPartitionOffset] = { _, _ in
+                []
+            }
         ) {
             self.assigned = assigned
             self.revoked = revoked
             self.lost = lost
+            self.positions = positions
         }
     }
 
@@ -361,6 +369,17 @@ public final class KafkaConsumer: @unchecked Sendable {
         return (low, high)
     }
 
+    /// Moves the fetch position of assigned partitions: messages already fetched for them are dropped.
+    /// Blocking; call it between batches (the pipeline's task) or from a rebalance hook.
+    public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(10)) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList(offsets)
+        if let error = rd_kafka_seek_partitions(self.handle, list.pointer, timeout.timeoutMilliseconds) {
+            throw KafkaError.consuming(error)
+        }
+        if let error = list.firstError { throw error }
+    }
+
     /// Stops fetching `partitions` (they stay assigned). Messages already fetched are discarded.
     public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
         let list = PartitionList(partitions)
@@ -412,6 +431,16 @@ public final class KafkaConsumer: @unchecked Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             self.logger.info("Partitions assigned", metadata: ["kafka.partitions": "\(partitions)"])
             self.hooks.assigned(self, partitions)
+            for position in self.hooks.positions(self, partitions) {
+                guard
+                    let element = rd_kafka_topic_partition_list_find(
+                        list,
+                        position.topicPartition.topic,
+                        position.topicPartition.partition
+                    )
+                else { continue }
+                element.pointee.offset = position.offset
+            }
             self.state.withLock { $0.assignment.formUnion(partitions) }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(self.handle, list) {

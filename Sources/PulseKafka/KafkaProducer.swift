@@ -421,6 +421,38 @@ public final class KafkaProducer: @unchecked Sendable {
         try await Self.transactional { rd_kafka_abort_transaction(handle.pointer, timeout.timeoutMilliseconds) }
     }
 
+    /// ``sendOffsetsToTransaction(_:groupMetadata:timeout:)`` and ``commitTransaction(timeout:)`` in one
+    /// blocking call, for a rebalance hook (which runs on the consumer thread and must finish before the
+    /// partitions move).
+    public func commitTransactionSync(
+        offsets: [TopicPartitionOffset],
+        groupMetadata: ConsumerGroupMetadata,
+        timeout: Duration = .seconds(30)
+    ) throws(KafkaError) {
+        if !offsets.isEmpty {
+            let list = PartitionList(offsets)
+            let sent = withExtendedLifetime(groupMetadata) {
+                rd_kafka_send_offsets_to_transaction(
+                    self.handle,
+                    list.pointer,
+                    groupMetadata.pointer,
+                    timeout.timeoutMilliseconds
+                )
+            }
+            if let sent { throw KafkaError.consuming(sent) }
+        }
+        if let error = rd_kafka_commit_transaction(self.handle, timeout.timeoutMilliseconds) {
+            throw KafkaError.consuming(error)
+        }
+    }
+
+    /// ``abortTransaction(timeout:)``, blocking: for a rebalance hook.
+    public func abortTransactionSync(timeout: Duration = .seconds(30)) throws(KafkaError) {
+        if let error = rd_kafka_abort_transaction(self.handle, timeout.timeoutMilliseconds) {
+            throw KafkaError.consuming(error)
+        }
+    }
+
     private static func transactional(_ call: @escaping @Sendable () -> OpaquePointer?) async throws(KafkaError) {
         let error: KafkaError? = await offloadBlocking { call().map(KafkaError.consuming) }
         if let error { throw error }

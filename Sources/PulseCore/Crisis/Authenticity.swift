@@ -138,3 +138,56 @@ public struct AuthenticityAssessment: Sendable, Equatable {
         )
     }
 }
+
+// MARK: - Binary state
+
+extension AuthenticityAssessment.Verdict {
+    /// The verdict as one byte of the binary format.
+    var code: UInt8 {
+        switch self {
+        case .organic: return 0
+        case .mixed: return 1
+        case .suspectedCoordinated: return 2
+        }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        switch try reader.byte() {
+        case 0: self = .organic
+        case 1: self = .mixed
+        case 2: self = .suspectedCoordinated
+        case let other: throw reader.error("authenticity verdict \(other)")
+        }
+    }
+}
+
+extension AuthenticityAssessment {
+    /// Appends the assessment; shares bit for bit.
+    func write(to writer: inout BinaryWriter) {
+        writer.int(self.sampleSize)
+        writer.double(self.newAccountShare)
+        writer.double(self.duplicateShare)
+        writer.int(self.largestCluster)
+        writer.double(self.top10AuthorShare)
+        writer.double(self.authorHHI)
+        writer.double(self.burstSynchrony)
+        writer.double(self.verifiedCustomerShare)
+        writer.double(self.coordinatedShare)
+        writer.byte(self.verdict.code)
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        self.init(
+            sampleSize: try reader.counter(),
+            newAccountShare: try reader.double(),
+            duplicateShare: try reader.double(),
+            largestCluster: try reader.counter(),
+            top10AuthorShare: try reader.double(),
+            authorHHI: try reader.double(),
+            burstSynchrony: try reader.double(),
+            verifiedCustomerShare: try reader.double(),
+            coordinatedShare: try reader.double(),
+            verdict: try Verdict(reading: &reader)
+        )
+    }
+}

@@ -216,6 +216,19 @@ public struct CrisisDetector: Sendable {
         var bytes: Int { 32 + self.entries.capacity * MemoryLayout<Entry>.stride }
     }
 
+    /// What a final record contributes to the detector.
+    struct Observation: Sendable {
+        var entity: String
+        var start: Int64
+        var brand: String?
+        var negative: Int
+        var scored: Int
+        var crisis: CrisisEvidence?
+
+        /// Whether it opens a bucket (what evaluation looks at).
+        var isScored: Bool { self.scored > 0 || self.crisis != nil }
+    }
+
     struct EntityState: Sendable {
         var brand: String?
         var buckets: [Bucket] = []
@@ -244,6 +257,11 @@ public struct CrisisDetector: Sendable {
     private var globalTotals: (negative: Double, scored: Double) = (0, 0)
     /// The last step boundary evaluated.
     public private(set) var evaluatedThrough: Int64 = Int64.min
+    /// Final records observed but not applied yet: each is applied when evaluation reaches its window, so
+    /// that an evaluation never sees later windows, however many windows closed before it ran (a consumer
+    /// catching up closes many at once; a steady one, one at a time). Results thus do not depend on
+    /// batching, which a restore from a checkpoint followed by re-processing relies on.
+    private var inbox: [Observation] = []
     public private(set) var evictions = 0
 
     public init(level: EntityLevel, configuration: Configuration = Configuration()) {
@@ -271,8 +289,31 @@ public struct CrisisDetector: Sendable {
     public mutating func observe(_ record: MetricsRecord) {
         guard record.isFinal, record.key.level == self.level else { return }
         let aggregate = record.aggregate
-        let entity = record.key.entity
-        let start = record.windowStart
+        self.inbox.append(
+            Observation(
+                entity: record.key.entity,
+                start: record.windowStart,
+                brand: self.level == .brand ? record.key.entity : aggregate.brand,
+                negative: aggregate.negative,
+                scored: aggregate.scored,
+                crisis: aggregate.crisis
+            )
+        )
+    }
+
+    /// Applies the observations of windows that start before `boundary`, in the order they came.
+    private mutating func applyInbox(before boundary: Int64) {
+        guard self.inbox.contains(where: { $0.start < boundary }) else { return }
+        var later: [Observation] = []
+        for observation in self.inbox {
+            if observation.start < boundary { self.apply(observation) } else { later.append(observation) }
+        }
+        self.inbox = later
+    }
+
+    private mutating func apply(_ observation: Observation) {
+        let entity = observation.entity
+        let start = observation.start
         let hour = start / 3_600_000
         if self.entities[entity] == nil && self.entities.count >= self.configuration.maxEntities { self.evict() }
         var state =
@@ -284,32 +325,37 @@ public struct CrisisDetector: Sendable {
                 campaign: AlertLifecycle(configuration: self.configuration.lifecycle),
                 lastSeen: start
             )
-        let brand = self.level == .brand ? entity : aggregate.brand
+        let brand = observation.brand
         if let brand { state.brand = brand }
         state.lastSeen = max(state.lastSeen, start)
-        state.history.add(hour: hour, negative: aggregate.negative, scored: aggregate.scored)
-        if aggregate.scored > 0 || aggregate.crisis != nil {
+        state.history.add(hour: hour, negative: observation.negative, scored: observation.scored)
+        if observation.scored > 0 || observation.crisis != nil {
             state.buckets.append(
-                Bucket(start: start, negative: aggregate.negative, scored: aggregate.scored, evidence: aggregate.crisis)
+                Bucket(
+                    start: start,
+                    negative: observation.negative,
+                    scored: observation.scored,
+                    evidence: observation.crisis
+                )
             )
         }
         self.entities[entity] = state
-        if let brand, let purchasers = aggregate.crisis?.buyers, !purchasers.isEmpty {
+        if let brand, let purchasers = observation.crisis?.buyers, !purchasers.isEmpty {
             // In place: copying a brand's set of up to 50 000 buyers per record would be quadratic.
             for buyer in purchasers where self.buyers[brand, default: []].count < Self.buyersPerBrand {
                 self.buyers[brand, default: []].insert(buyer)
             }
         }
-        if aggregate.scored > 0 {
+        if observation.scored > 0 {
             if let brand {
                 var totals = self.brandTotals[brand, default: (0, 0)]
-                totals.negative += Double(aggregate.negative)
-                totals.scored += Double(aggregate.scored)
+                totals.negative += Double(observation.negative)
+                totals.scored += Double(observation.scored)
                 if totals.scored > 1e6 { totals = (totals.negative / 2, totals.scored / 2) }
                 self.brandTotals[brand] = totals
             }
-            self.globalTotals.negative += Double(aggregate.negative)
-            self.globalTotals.scored += Double(aggregate.scored)
+            self.globalTotals.negative += Double(observation.negative)
+            self.globalTotals.scored += Double(observation.scored)
             if self.globalTotals.scored > 1e7 {
                 self.globalTotals = (self.globalTotals.negative / 2, self.globalTotals.scored / 2)
             }
@@ -324,18 +370,25 @@ public struct CrisisDetector: Sendable {
         let through = Self.floor(watermark, step)
         if self.evaluatedThrough == Int64.min {
             // Start at the first boundary after the earliest data.
-            guard let earliest = self.entities.values.compactMap({ $0.buckets.first?.start }).min() else { return [] }
+            let buffered = self.inbox.lazy.filter(\.isScored).map(\.start).min()
+            guard
+                let earliest = [self.entities.values.compactMap({ $0.buckets.first?.start }).min(), buffered]
+                    .compactMap({ $0 }).min()
+            else { return [] }
             self.evaluatedThrough = Self.floor(earliest, step)
         }
         var events: [AlertEvent] = []
         var boundary = self.evaluatedThrough + step
         while boundary <= through {
+            self.applyInbox(before: boundary)
             events += self.evaluate(at: boundary)
             self.evaluatedThrough = boundary
             boundary += step
             // Quiet stretch: with no alert live and every bucket still ahead, jump to the first of them.
             if !self.hasLiveLifecycle {
-                let pending = self.entities.values.compactMap { $0.buckets.first?.start }
+                let pending =
+                    self.entities.values.compactMap { $0.buckets.first?.start }
+                    + self.inbox.filter(\.isScored).map(\.start)
                 if pending.allSatisfy({ $0 >= boundary }) {
                     let next = pending.min().map { Self.floor($0, step) + step } ?? through + step
                     if next > boundary {
@@ -591,5 +644,239 @@ public struct CrisisDetector: Sendable {
             self.entities[candidate.key] = nil
             self.evictions += 1
         }
+    }
+}
+
+// MARK: - Binary state
+
+extension CrisisDetector {
+    static let stateVersion: UInt8 = 1
+
+    /// Appends the detector's state in the binary format (``BinaryWriter``), for checkpoints: its level,
+    /// progress and counters, the share priors, every entity (buckets, hourly history, both alert
+    /// lifecycles with their onsets and assessments) and the brands' buyers.
+    ///
+    /// Entities, brands and buyers are written in ascending order, so that the same state always gives the
+    /// same bytes; shares and totals bit for bit. The configuration is not written.
+    public func write(to writer: inout BinaryWriter) {
+        writer.byte(Self.stateVersion)
+        writer.byte(self.level.code)
+        writer.int(self.evaluatedThrough)
+        writer.int(self.evictions)
+        writer.double(self.globalTotals.negative)
+        writer.double(self.globalTotals.scored)
+
+        writer.varint(UInt64(self.entities.count))
+        for entity in self.entities.keys.sorted() {
+            writer.string(entity)
+            self.entities[entity]?.write(to: &writer)
+        }
+
+        writer.varint(UInt64(self.buyers.count))
+        for brand in self.buyers.keys.sorted() {
+            let buyers = self.buyers[brand, default: []].sorted()
+            writer.string(brand)
+            writer.varint(UInt64(buyers.count))
+            for buyer in buyers { writer.fixed64(buyer) }
+        }
+
+        writer.varint(UInt64(self.brandTotals.count))
+        for brand in self.brandTotals.keys.sorted() {
+            let totals = self.brandTotals[brand] ?? (0, 0)
+            writer.string(brand)
+            writer.double(totals.negative)
+            writer.double(totals.scored)
+        }
+
+        writer.varint(UInt64(self.inbox.count))
+        for observation in self.inbox {
+            writer.string(observation.entity)
+            writer.int(observation.start)
+            writer.optional(observation.brand) { $0.string($1) }
+            writer.int(observation.negative)
+            writer.int(observation.scored)
+            writer.optional(observation.crisis) { $1.write(to: &$0) }
+        }
+    }
+
+    /// Restores a detector written by ``write(to:)``.
+    ///
+    /// - Parameters:
+    ///   - level: the level the detector watches; it must be the one the state was written for.
+    ///   - configuration: the current configuration (its lifecycle settings apply to the restored alerts).
+    /// - Throws: ``BinaryDecodingError`` when the bytes are truncated, do not describe a valid state, or
+    ///   belong to the other level.
+    public init(
+        reading reader: inout BinaryReader,
+        level: EntityLevel,
+        configuration: Configuration
+    ) throws(BinaryDecodingError) {
+        try reader.version(Self.stateVersion, of: "crisis detector")
+        let written = try EntityLevel(reading: &reader)
+        guard written == level else { throw reader.error("\(written.rawValue) state for a \(level.rawValue) detector") }
+        self.init(level: level, configuration: configuration)
+        self.evaluatedThrough = try reader.int64()
+        self.evictions = try reader.counter()
+        self.globalTotals = (try reader.double(), try reader.double())
+
+        let entityCount = try reader.count()
+        self.entities.reserveCapacity(entityCount)
+        for _ in 0..<entityCount {
+            let entity = try reader.string()
+            let state = try EntityState(reading: &reader, lifecycle: configuration.lifecycle)
+            guard self.entities.updateValue(state, forKey: entity) == nil else {
+                throw reader.error("entity written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            let brand = try reader.string()
+            let count = try reader.count()
+            var buyers = Set<UInt64>(minimumCapacity: count)
+            for _ in 0..<count {
+                guard buyers.insert(try reader.fixed64()).inserted else { throw reader.error("buyer written twice") }
+            }
+            guard self.buyers.updateValue(buyers, forKey: brand) == nil else {
+                throw reader.error("buyers of a brand written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            let brand = try reader.string()
+            let totals = (negative: try reader.double(), scored: try reader.double())
+            guard self.brandTotals.updateValue(totals, forKey: brand) == nil else {
+                throw reader.error("brand totals written twice")
+            }
+        }
+
+        for _ in 0..<(try reader.count()) {
+            self.inbox.append(
+                Observation(
+                    entity: try reader.string(),
+                    start: try reader.int64(),
+                    brand: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                        try reader.string()
+                    },
+                    negative: try reader.counter(),
+                    scored: try reader.counter(),
+                    crisis: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                        try CrisisEvidence(reading: &reader)
+                    }
+                )
+            )
+        }
+    }
+}
+
+extension CrisisDetector.EntityState {
+    func write(to writer: inout BinaryWriter) {
+        writer.optional(self.brand) { $0.string($1) }
+        writer.varint(UInt64(self.buckets.count))
+        for bucket in self.buckets { bucket.write(to: &writer) }
+        self.history.write(to: &writer)
+        self.spike.write(to: &writer)
+        self.campaign.write(to: &writer)
+        writer.optionalInt(self.spikeDetected)
+        writer.optionalInt(self.campaignDetected)
+        writer.optionalInt(self.spikeOnset)
+        writer.optionalInt(self.campaignOnset)
+        writer.optional(self.spikeAssessment) { $1.write(to: &$0) }
+        writer.optional(self.campaignAssessment) { $1.write(to: &$0) }
+        writer.int(self.lastSeen)
+    }
+
+    init(reading reader: inout BinaryReader, lifecycle: AlertLifecycle.Configuration) throws(BinaryDecodingError) {
+        let brand = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+            try reader.string()
+        }
+        let bucketCount = try reader.count()
+        var buckets: [CrisisDetector.Bucket] = []
+        buckets.reserveCapacity(bucketCount)
+        for _ in 0..<bucketCount { buckets.append(try CrisisDetector.Bucket(reading: &reader)) }
+        self.init(
+            brand: brand,
+            buckets: buckets,
+            history: try CrisisDetector.HourlyHistory(reading: &reader),
+            spike: try AlertLifecycle(reading: &reader, configuration: lifecycle),
+            campaign: try AlertLifecycle(reading: &reader, configuration: lifecycle),
+            spikeDetected: try reader.optionalInt64(),
+            campaignDetected: try reader.optionalInt64(),
+            spikeOnset: try reader.optionalInt64(),
+            campaignOnset: try reader.optionalInt64(),
+            spikeAssessment: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try AuthenticityAssessment(reading: &reader)
+            },
+            campaignAssessment: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try AuthenticityAssessment(reading: &reader)
+            },
+            lastSeen: try reader.int64()
+        )
+    }
+}
+
+extension CrisisDetector.Bucket {
+    func write(to writer: inout BinaryWriter) {
+        writer.int(self.start)
+        writer.int(self.negative)
+        writer.int(self.scored)
+        writer.optional(self.evidence) { $1.write(to: &$0) }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        self.init(
+            start: try reader.int64(),
+            negative: try reader.counter(),
+            scored: try reader.counter(),
+            evidence: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try CrisisEvidence(reading: &reader)
+            }
+        )
+    }
+}
+
+extension CrisisDetector.HourlyHistory {
+    /// Appends the history: first and latest hour, then the stored hours as ascending gaps (one byte each,
+    /// mostly) with their counts.
+    func write(to writer: inout BinaryWriter) {
+        writer.int(self.firstHour)
+        writer.int(self.latestHour)
+        writer.varint(UInt64(self.entries.count))
+        var previous = self.oldest
+        for entry in self.entries {
+            // Entries are ascending from `oldest`; should that ever break, the reader rejects the gap.
+            writer.varint(UInt64(truncatingIfNeeded: entry.hour &- previous))
+            writer.varint(UInt64(entry.negative))
+            writer.varint(UInt64(entry.scored))
+            previous = entry.hour
+        }
+    }
+
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        // Hours are event-time milliseconds divided by an hour, so these bounds keep every sum in range.
+        let limit = Int64.max / 3_600_000
+        let firstHour = try reader.int64()
+        let latestHour = try reader.int64()
+        guard (-limit...limit).contains(firstHour), (firstHour...limit).contains(latestHour) else {
+            throw reader.error("history hours \(firstHour)...\(latestHour)")
+        }
+        self.init(firstHour: firstHour)
+        self.latestHour = latestHour
+        let count = try reader.count()
+        guard count <= Self.hours else { throw reader.error("\(count) history hours") }
+        // Entries lie within the last `hours` hours, ascending, one per hour.
+        var entries: [Entry] = []
+        entries.reserveCapacity(count)
+        var previous = self.oldest
+        for index in 0..<count {
+            let gap = try reader.varint()
+            guard gap < UInt64(Self.hours), index == 0 || gap > 0, previous + Int64(gap) <= latestHour else {
+                throw reader.error("history hour out of order")
+            }
+            previous += Int64(gap)
+            guard let negative = UInt32(exactly: try reader.varint()), let scored = UInt32(exactly: try reader.varint())
+            else { throw reader.error("history count out of range") }
+            entries.append(Entry(hour: previous, negative: negative, scored: scored))
+        }
+        self.entries = entries
     }
 }

@@ -1,0 +1,332 @@
+import Foundation
+import Logging
+import PulseCore
+import PulseKafka
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import PulseDaemon
+
+@Suite("Changelog restore scan (pure)")
+struct RestoreScanTests {
+    let fingerprint: UInt64 = 42
+
+    func chunk(offset: Int64, index: Int, _ payload: [UInt8]) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.byte(Changelog.magic)
+        writer.byte(Changelog.chunkKind)
+        writer.int(offset)
+        writer.varint(UInt64(index))
+        return writer.bytes + payload
+    }
+
+    func marker(offset: Int64, slot: UInt8, state: [UInt8], chunks: Int, fingerprint: UInt64? = nil) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.byte(Changelog.magic)
+        writer.byte(Changelog.markerKind)
+        writer.int(offset)
+        writer.byte(slot)
+        writer.varint(UInt64(chunks))
+        writer.varint(UInt64(state.count))
+        writer.fixed64(Changelog.checksum(state[...]))
+        writer.fixed64(fingerprint ?? self.fingerprint)
+        return writer.bytes
+    }
+
+    func scan(_ records: [(String, [UInt8]?)]) -> RestoreScan {
+        var scan = RestoreScan(fingerprint: self.fingerprint)
+        for (key, value) in records { scan.apply(key: Array(key.utf8)[...], value: value) }
+        return scan
+    }
+
+    @Test("The latest confirmed checkpoint wins; one cut short (no marker) is skipped")
+    func latestConfirmed() {
+        let first: [UInt8] = [1, 2, 3, 4]
+        let second: [UInt8] = [9, 8, 7]
+        let scan = self.scan([
+            ("0/0", self.chunk(offset: 10, index: 0, [1, 2])), ("0/1", self.chunk(offset: 10, index: 1, [3, 4])),
+            ("marker", self.marker(offset: 10, slot: 0, state: first, chunks: 2)),
+            ("1/0", self.chunk(offset: 20, index: 0, second)),
+            ("marker", self.marker(offset: 20, slot: 1, state: second, chunks: 1)),
+            // A checkpoint that crashed before its marker: slot 0 again, partly written.
+            ("0/0", self.chunk(offset: 30, index: 0, [5, 5])),
+        ])
+        #expect(scan.latest?.offset == 20)
+        #expect(scan.latest?.state == second)
+        #expect(scan.latest?.slot == 1)
+    }
+
+    @Test("After compaction (latest value per key, in offset order) the confirmed checkpoint is still whole")
+    func compacted() {
+        let state: [UInt8] = Array(0..<10)
+        // Slot 0 held a larger, older checkpoint: its chunk 2 survives compaction but is not part of this one.
+        let scan = self.scan([
+            ("0/2", self.chunk(offset: 5, index: 2, [77])),
+            ("1/0", self.chunk(offset: 40, index: 0, Array(state[0..<5]))),
+            ("1/1", self.chunk(offset: 40, index: 1, Array(state[5...]))),
+            ("marker", self.marker(offset: 40, slot: 1, state: state, chunks: 2)),
+        ])
+        #expect(scan.latest?.offset == 40)
+        #expect(scan.latest?.state == state)
+    }
+
+    @Test("A marker whose chunks are missing, mixed or damaged keeps the previous checkpoint")
+    func damaged() {
+        let good: [UInt8] = [1, 1]
+        let base: [(String, [UInt8]?)] = [
+            ("0/0", self.chunk(offset: 10, index: 0, good)),
+            ("marker", self.marker(offset: 10, slot: 0, state: good, chunks: 1)),
+        ]
+        let mixed = self.scan(
+            base + [
+                ("1/0", self.chunk(offset: 20, index: 0, [2])), ("1/1", self.chunk(offset: 19, index: 1, [3])),
+                ("marker", self.marker(offset: 20, slot: 1, state: [2, 3], chunks: 2)),
+            ]
+        )
+        #expect(mixed.latest?.offset == 10)
+        #expect(mixed.skipped != nil)
+        let missing = self.scan(
+            base + [
+                ("1/0", self.chunk(offset: 20, index: 0, [2])),
+                ("marker", self.marker(offset: 20, slot: 1, state: [2, 3], chunks: 2)),
+            ]
+        )
+        #expect(missing.latest?.offset == 10)
+        let corrupt = self.scan(
+            base + [
+                ("1/0", self.chunk(offset: 20, index: 0, [2, 4])),
+                ("marker", self.marker(offset: 20, slot: 1, state: [2, 3], chunks: 1)),
+            ]
+        )
+        #expect(corrupt.latest?.offset == 10)
+        #expect(corrupt.skipped?.contains("checksum") == true)
+    }
+
+    @Test("Another window grid, or a tombstone on the marker, means starting empty")
+    func fingerprintAndReset() {
+        let state: [UInt8] = [1]
+        let other = self.scan([
+            ("0/0", self.chunk(offset: 10, index: 0, state)),
+            ("marker", self.marker(offset: 10, slot: 0, state: state, chunks: 1, fingerprint: 7)),
+        ])
+        #expect(other.latest == nil)
+        #expect(other.skipped != nil)
+        let reset = self.scan([
+            ("0/0", self.chunk(offset: 10, index: 0, state)),
+            ("marker", self.marker(offset: 10, slot: 0, state: state, chunks: 1)), ("marker", nil),
+        ])
+        #expect(reset.latest == nil)
+    }
+}
+
+@Suite("Changelog through the embedded broker", .serialized)
+struct ChangelogTests {
+    final class Running: Sendable {
+        let daemon: Daemon
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        init(daemon: Daemon, group: ServiceGroup, task: Task<Void, any Error>) {
+            self.daemon = daemon
+            self.group = group
+            self.task = task
+        }
+
+        func stop() async throws {
+            await self.group.triggerGracefulShutdown()
+            try await self.task.value
+        }
+    }
+
+    static func start(client: KafkaClientConfiguration, groupID: String, windows: WindowEngine.Configuration) throws
+        -> Running
+    {
+        let daemon = try Daemon(
+            configuration: Daemon.Configuration(
+                client: client,
+                groupID: groupID,
+                windows: windows,
+                sessionTimeout: .seconds(6)
+            ),
+            logger: daemonTestLogger
+        )
+        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
+        return Running(daemon: daemon, group: group, task: Task { try await group.run() })
+    }
+
+    static func waitFor(_ limit: Duration, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+    }
+
+    static func like(_ subject: String, at: Int64, id: String) -> (key: String, json: String) {
+        (
+            subject,
+            #"{"event_id":"\#(id)","type":"like","occurred_at":\#(at),"subject_id":"\#(subject)","brand":"b-\#(subject.count % 7)","user_id":"u-\#(id)"}"#
+        )
+    }
+
+    @Test(
+        "100 000 entities: a new group without committed offsets restores them and resumes at the checkpoints",
+        .timeLimit(.minutes(5))
+    )
+    func restoreHundredThousandEntities() async throws {
+        let names = TopicNames()
+        let broker = try EmbeddedBroker(
+            topics: names.provisioning(inputPartitions: 8, outputPartitions: 16).map {
+                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
+            },
+            logger: daemonTestLogger
+        )
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let window = (WallClock.nowMillis() - 3_600_000) / 60_000 * 60_000
+        let entities = 100_000
+        for index in 0..<entities {
+            let event = Self.like("s-\(index)", at: window + Int64(index % 50_000), id: "a\(index)")
+            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
+            if index % 10_000 == 9_999 { try await producer.flush() }
+        }
+        try await producer.flush()
+
+        var windows = WindowEngine.Configuration()
+        windows.idleCloseMillis = 600_000  // nothing closes by the wall clock in this test
+        // The first instance reads everything, checkpoints at its commits, and leaves gracefully.
+        let first = try Self.start(client: client, groupID: "restore-a", windows: windows)
+        try await Self.waitFor(.seconds(120)) { first.daemon.pipeline.counters.accepted >= entities }
+        #expect(first.daemon.pipeline.counters.accepted == entities)
+        try await first.stop()
+        #expect(first.daemon.pipeline.outputCounts.metrics == 0)  // the window is still open
+
+        // More events: a second like for 100 subjects in the same window, then later events that close it.
+        var more: [(key: String, json: String)] = []
+        for index in 0..<100 { more.append(Self.like("s-\(index)", at: window + 30_000, id: "b\(index)")) }
+        for index in 0..<100 { more.append(Self.like("s-\(index)", at: window + 10 * 60_000, id: "c\(index)")) }
+        for event in more {
+            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
+        }
+        try await producer.flush()
+
+        // A different group has no committed offsets: starting from the beginning would count every
+        // event twice. It must restore the checkpoints and start where they were taken.
+        let second = try Self.start(client: client, groupID: "restore-b", windows: windows)
+        let reader = try KafkaConsumer(
+            configuration: .init(client: client, groupID: "restore-reader", topics: [names.metrics]),
+            logger: daemonTestLogger
+        )
+        try reader.subscribe()
+        var likes: [String: Int] = [:]
+        let deadline = ContinuousClock.now + .seconds(150)
+        while likes.count < entities && ContinuousClock.now < deadline {
+            guard let batch = try await reader.nextBatch(maxWait: .seconds(1)) else { break }
+            for message in batch {
+                let key = String(decoding: message.key ?? [], as: UTF8.self)
+                guard key.hasPrefix("subject|"), key.hasSuffix("|\(RFC3339.format(millis: window))") else { continue }
+                let value = String(decoding: message.value, as: UTF8.self)
+                // "counts":{"like":N,...}
+                guard let range = value.range(of: #""like":"#) else { continue }
+                let digits = value[range.upperBound...].prefix { $0.isNumber }
+                likes[key] = Int(digits)
+            }
+        }
+        await reader.close()
+        try await second.stop()
+
+        #expect(second.daemon.pipeline.counters.accepted == more.count)
+        #expect(likes.count == entities)
+        var wrong = 0
+        for index in 0..<entities {
+            let key = "subject|s-\(index)|\(RFC3339.format(millis: window))"
+            if likes[key] != (index < 100 ? 2 : 1) {
+                wrong += 1
+                if wrong <= 3 { Issue.record("\(key): \(likes[key].map(String.init) ?? "missing") likes") }
+            }
+        }
+        #expect(wrong == 0)
+    }
+
+    @Test(
+        "Broker faults (produce and commit errors, the broker down and up) leave the outputs equal to replay's",
+        .timeLimit(.minutes(4))
+    )
+    func brokerFaults() async throws {
+        let end = (WallClock.nowMillis() - 10 * 60_000) / 60_000 * 60_000
+        let start = end - 6 * 60_000
+        var generator = SyntheticEvents(configuration: .init(subjects: 40, brands: 5, users: 300, seed: 23))
+        let events = (0..<3000).map { generator.next(occurredAtMillis: start + Int64($0) * 120) }
+        var replay = Replay(sourceName: "test")
+        var expected: [String: String] = [:]
+        for event in events {
+            let lines = Array(event.json.utf8).withUnsafeBytes { replay.feed($0, offset: 0) }
+            for line in lines where line.topic == "metrics" {
+                if case .json(let value) = line.value { expected[line.key!] = value }
+            }
+        }
+        for line in replay.finish() where line.topic == "metrics" {
+            if case .json(let value) = line.value { expected[line.key!] = value }
+        }
+
+        let names = TopicNames()
+        let broker = try EmbeddedBroker(
+            topics: names.provisioning(inputPartitions: 3, outputPartitions: 2).map {
+                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
+            },
+            logger: daemonTestLogger
+        )
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        func send(_ slice: ArraySlice<SyntheticEvents.Event>) async throws {
+            for event in slice {
+                try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
+            }
+            try await producer.flush()
+        }
+        var windows = WindowEngine.Configuration()
+        windows.idleCloseMillis = 3000
+        let running = try Self.start(client: client, groupID: "faults", windows: windows)
+        let pipeline = running.daemon.pipeline
+
+        try await send(events[0..<1000])
+        try await Self.waitFor(.seconds(60)) { pipeline.counters.accepted >= 990 }
+        // Produce requests fail (retriable) and commits meet a coordinator that moved or is loading.
+        broker.pushRequestErrors(.produce, Array(repeating: .notLeaderForPartition, count: 4) + [.requestTimedOut])
+        broker.pushRequestErrors(.offsetCommit, [.notCoordinator, .coordinatorLoadInProgress, .notCoordinator])
+        try await send(events[1000..<2000])
+        try await Self.waitFor(.seconds(60)) { pipeline.counters.accepted >= 1980 }
+        // The whole cluster away for 3 s, with output and checkpoints in flight.
+        try broker.setBrokerDown(1)
+        try await Task.sleep(for: .seconds(3))
+        try broker.setBrokerUp(1)
+        try await send(events[2000...])
+
+        let reader = try KafkaConsumer(
+            configuration: .init(client: client, groupID: "faults-reader", topics: [names.metrics]),
+            logger: daemonTestLogger
+        )
+        try reader.subscribe()
+        var actual: [String: [String]] = [:]
+        let deadline = ContinuousClock.now + .seconds(120)
+        while actual.count < expected.count && ContinuousClock.now < deadline {
+            guard let batch = try await reader.nextBatch(maxWait: .seconds(1)) else { break }
+            for message in batch {
+                actual[String(decoding: message.key ?? [], as: UTF8.self), default: []].append(
+                    String(decoding: message.value, as: UTF8.self)
+                )
+            }
+        }
+        await reader.close()
+        try await running.stop()
+
+        #expect(Set(actual.keys) == Set(expected.keys))
+        var mismatches = 0
+        for (key, values) in actual {
+            for value in values where value != expected[key] {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("\(key)\nreplay: \(expected[key] ?? "none")\nkafka:  \(value)") }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(producer.failedDeliveries == 0)
+    }
+}
