@@ -24,6 +24,10 @@ public struct BrandMerger: Sendable {
     /// Sources not marked idle.
     public var activeSources: [Int32] { self.sources.filter { !$0.value.idle }.keys.sorted() }
 
+    /// Sources that have announced a watermark: after a restore, they are known to have traffic (they
+    /// announce their own idleness), unlike sources never heard from.
+    public var announcedSources: [Int32] { self.sources.filter { $0.value.watermark > Int64.min }.keys.sorted() }
+
     /// Stops a silent source from holding brand windows back (it becomes active again when it speaks).
     public mutating func markIdle(source: Int32) -> [MetricsRecord] {
         let watermark = self.sources[source]?.watermark ?? Int64.min

@@ -211,10 +211,15 @@ public struct WindowEngine: Sendable {
 
     /// Closes every open window if the partition has been silent for `idleClose` of wall-clock time.
     public mutating func idle(nowWall: Int64) -> [Output] {
-        guard let last = self.lastActivityWall, nowWall - last >= self.configuration.idleCloseMillis,
-            !self.open.isEmpty
-        else { return [] }
+        guard self.isIdle(nowWall: nowWall) else { return [] }
         return self.closeAll()
+    }
+
+    /// Whether ``idle(nowWall:)`` would close windows now: some are open and no event came for the idle
+    /// timeout.
+    public func isIdle(nowWall: Int64) -> Bool {
+        guard let last = self.lastActivityWall else { return false }
+        return nowWall - last >= self.configuration.idleCloseMillis && !self.open.isEmpty
     }
 
     /// Closes every open window (end of replay input, or idle).

@@ -129,6 +129,11 @@ public struct Daemon: Sendable {
             onAlert: onAlert,
             metrics: metrics,
             logger: logger,
+            isCaughtUp: { [producer = self.producer] partition, next in
+                // Unknown (the broker did not answer): treat as caught up, as before this check existed.
+                guard let high = try? producer.highWatermark(partition) else { return true }
+                return next >= high
+            },
             onEvent: onEvent
         )
         var changelog: Changelog? = nil

@@ -38,6 +38,8 @@ public struct IngestMetrics: Sendable {
     public let restoring: Gauge
     /// Partitions assigned without a usable checkpoint (fresh, or the checkpoint could not be used).
     public let restoresEmpty: Counter
+    /// Jumps in a partition's offsets that made the pipeline read records again.
+    public let offsetGaps: Counter
     private let deadLetters: [Rejection.Reason: Counter]
     private let acceptedByType: [Event.Kind: Counter]
     private let factory: any MetricsFactory
@@ -109,6 +111,7 @@ public struct IngestMetrics: Sendable {
         self.detectorEntities = entities
         self.rebalances = Counter(label: "crowdpulse_rebalances_total", dimensions: [], factory: factory)
         self.checkpoints = Counter(label: "crowdpulse_checkpoints_total", dimensions: [], factory: factory)
+        self.offsetGaps = Counter(label: "crowdpulse_offset_gaps_total", dimensions: [], factory: factory)
         self.checkpointBytes = Counter(label: "crowdpulse_checkpoint_bytes_total", dimensions: [], factory: factory)
         self.checkpointDuration = CoreMetrics.Timer(
             label: "crowdpulse_checkpoint_seconds",

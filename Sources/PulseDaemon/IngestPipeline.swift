@@ -37,6 +37,10 @@ public final class IngestPipeline: Sendable {
         var causeTimestamp: Int64?
         /// Partitions whose state changed since their last checkpoint.
         var changed: Set<TopicPartition> = []
+        /// Where to move the consumer after this batch (records were skipped), and the gaps already
+        /// checked once (a gap seen again at the same place is in the log itself).
+        var seeks: [TopicPartition: Int64] = [:]
+        var gapChecked: [TopicPartition: Int64] = [:]
     }
 
     /// Where a detector's metric records come from.
@@ -74,6 +78,9 @@ public final class IngestPipeline: Sendable {
     let scorer: any SentimentScorer
     let nowMillis: @Sendable () -> Int64
     let onEvent: @Sendable (Event, TopicPartition) -> Void
+    /// Whether a partition's log ends at the given next offset (nothing more to read): only then is a
+    /// silent partition idle.
+    let isCaughtUp: @Sendable (TopicPartition, Int64) -> Bool
 
     /// - Parameters:
     ///   - windows: the metrics windows; brand aggregates always go through the repartition topic.
@@ -97,8 +104,10 @@ public final class IngestPipeline: Sendable {
         metrics: IngestMetrics,
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
+        isCaughtUp: @escaping @Sendable (TopicPartition, Int64) -> Bool = { _, _ in true },
         onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
     ) {
+        self.isCaughtUp = isCaughtUp
         self.producer = producer
         self.topics = topics
         self.decoder = decoder
@@ -186,8 +195,30 @@ public final class IngestPipeline: Sendable {
                 run = nil
             }
             defer { park() }
+            var skipping: Set<TopicPartition> = []
             for message in batch {
                 let partition = message.topicPartition
+                if !skipping.isEmpty, skipping.contains(partition) { continue }
+                // Records follow each other but for transaction markers (one offset per transaction). A
+                // larger jump means the consumer's position moved past records this state has not seen
+                // (librdkafka 2.0 can apply a stale committed offset during a cooperative rebalance):
+                // read again from where the state ends, once; a gap that is still there is real (aborted
+                // transactions, compaction).
+                let expected = run?.partition == partition ? run!.next : state.processed[partition]
+                if let expected, message.offset > expected + 1, state.gapChecked[partition] != expected {
+                    park()
+                    state.gapChecked[partition] = expected
+                    state.seeks[partition] = expected
+                    skipping.insert(partition)
+                    self.metrics.offsetGaps.increment()
+                    self.logger.warning(
+                        "Offsets skipped by the consumer; reading them again",
+                        metadata: [
+                            "kafka.partition": "\(partition)", "expected": "\(expected)", "got": "\(message.offset)",
+                        ]
+                    )
+                    continue
+                }
                 if message.topic == self.topics.repartition {
                     park()
                     defer { state.processed[partition] = message.offset + 1 }
@@ -268,12 +299,25 @@ public final class IngestPipeline: Sendable {
             self.metrics.windowsOpen.record(windows)
             self.metrics.stateBytes.record(bytes)
             for partition in state.engines.keys.sorted() {
+                // Silent is not idle when the log has records this member has not read yet (a rebalance
+                // pauses fetching, a restore or a slow batch holds it up): closing then would make those
+                // records late. Checked only when the idle timeout has passed.
+                if state.engines[partition]!.isIdle(nowWall: now), let next = state.processed[partition],
+                    !self.isCaughtUp(partition, next)
+                {
+                    state.engines[partition]!.resumeIdleClock(nowWall: now)
+                    continue
+                }
                 // Moved out, not copied: a copy would make the mutation duplicate every open window.
                 var engine = state.engines.removeValue(forKey: partition)!
                 let outputs = engine.idle(nowWall: now)
                 state.engines[partition] = engine
                 guard !outputs.isEmpty else { continue }
                 state.changed.insert(partition)
+                self.logger.info(
+                    "Idle partition: its windows closed",
+                    metadata: ["kafka.partition": "\(partition)", "watermark": "\(engine.watermark)"]
+                )
                 try self.emit(outputs, sourceKey: nil, source: partition, state: &state)
                 try self.announce(partition, watermark: engine.watermark, idle: true)
                 state.announced[partition] = engine.watermark
@@ -289,6 +333,10 @@ public final class IngestPipeline: Sendable {
                 where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
                     try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
                     state.changed.insert(TopicPartition(self.topics.repartition, repartition))
+                    self.logger.info(
+                        "Brand stage: a source never heard from is treated as idle",
+                        metadata: ["repartition": "\(repartition)", "source": "\(source)"]
+                    )
                 }
             }
             for (repartition, activity) in state.mergerActivity where now - activity >= patience {
@@ -298,6 +346,10 @@ public final class IngestPipeline: Sendable {
                 let records = merger.closeAll()
                 state.mergers[repartition] = merger
                 state.changed.insert(TopicPartition(self.topics.repartition, repartition))
+                self.logger.info(
+                    "Brand stage without traffic: its windows closed",
+                    metadata: ["repartition": "\(repartition)", "records": "\(records.count)"]
+                )
                 try self.produce(records, state: &state, from: .brand(repartition))
             }
         }
@@ -565,6 +617,14 @@ public final class IngestPipeline: Sendable {
         }
     }
 
+    /// The positions to seek to before the next batch (records the consumer skipped); cleared.
+    public func takeSeeks() -> [TopicPartitionOffset] {
+        self.state.withLock { state in
+            defer { state.seeks = [:] }
+            return state.seeks.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        }
+    }
+
     /// Forgets partitions that moved to another member (their dedup state goes with them).
     public func drop(_ partitions: [TopicPartition]) {
         self.state.withLock { state in
@@ -584,6 +644,8 @@ public final class IngestPipeline: Sendable {
                 }
                 state.processed.removeValue(forKey: partition)
                 state.changed.remove(partition)
+                state.seeks.removeValue(forKey: partition)
+                state.gapChecked.removeValue(forKey: partition)
             }
         }
     }
@@ -681,6 +743,11 @@ public final class IngestPipeline: Sendable {
                 state.detectors[.brand(partition.partition)] = self.detection == nil ? nil : detector
                 state.mergerStart[partition.partition] = now
                 state.mergerActivity[partition.partition] = now
+                // Sources that spoke before the checkpoint are not "never heard": while their partitions
+                // move between members they are silent, not idle, and must not be closed over.
+                var heard: [Int32: Int64] = [:]
+                for source in merger?.announcedSources ?? [] { heard[source] = now }
+                state.heard[partition.partition] = heard
                 state.processed[partition] = offset
             }
         } else {

@@ -150,13 +150,20 @@ public struct PipelineService: Service {
                     try changelog?.confirm(pending)
                     // The markers too: the next owner restores from them.
                     try producer.flushSync(timeout: max(.seconds(1), budget - (clock.now - started)))
-                    try consumer.commitSync(offsets)
                     pipeline.metrics.checkpoints.increment(by: snapshots.count)
+                    var committed = "committed"
+                    do throws(KafkaError) {
+                        try consumer.commitSync(offsets)
+                    } catch {
+                        // The checkpoints are confirmed, so the next owner resumes from them all the same.
+                        committed =
+                            "not committed (\(error.detail?.name ?? "\(error)")); the next owner resumes from the changelog"
+                    }
                     logger.info(
-                        "Revoked partitions checkpointed and committed",
+                        "Revoked partitions checkpointed",
                         metadata: [
                             "kafka.partitions": "\(partitions)", "checkpoints": "\(snapshots.count)",
-                            "duration_ms": "\((clock.now - started).wholeMilliseconds)",
+                            "offsets": "\(committed)", "duration_ms": "\((clock.now - started).wholeMilliseconds)",
                         ]
                     )
                 } catch {
@@ -204,10 +211,11 @@ public struct PipelineService: Service {
             )
             pipeline.metrics.checkpoints.increment(by: snapshots.count)
             logger.info(
-                "Revoked partitions checkpointed and committed",
+                "Revoked partitions checkpointed",
                 metadata: [
                     "kafka.partitions": "\(partitions)", "checkpoints": "\(snapshots.count)",
-                    "duration_ms": "\((clock.now - started).wholeMilliseconds)", "transaction": "committed",
+                    "duration_ms": "\((clock.now - started).wholeMilliseconds)",
+                    "offsets": "committed in the transaction",
                 ]
             )
         } catch {
@@ -318,6 +326,15 @@ public struct PipelineService: Service {
                 }
                 guard !batch.isEmpty else { continue }
                 try self.pipeline.process(batch)
+                let seeks = self.pipeline.takeSeeks()
+                if !seeks.isEmpty {
+                    do throws(KafkaError) {
+                        try self.consumer.seek(seeks)
+                    } catch {
+                        // The partition moved meanwhile: its next owner restores from the changelog.
+                        self.logger.warning("Seek failed", metadata: ["kafka.error": "\(error)"])
+                    }
+                }
                 let counters = self.pipeline.counters
                 let outputs = self.pipeline.outputCounts
                 let assignment = self.consumer.assignment
@@ -336,7 +353,9 @@ public struct PipelineService: Service {
                     stats.assignment = assignment
                 }
             }
-            try await self.commit()
+            // A rebalance under way is fine here too: leaving the group runs the revoke hook, which
+            // checkpoints and commits what this member still owns.
+            try await self.commit(duringRebalanceIsFine: true)
         } catch {
             self.logger.error("Pipeline stopped", metadata: ["error": "\(error)"])
             await self.consumer.close()
@@ -378,9 +397,15 @@ public struct PipelineService: Service {
         try await self.producer.flush(timeout: .seconds(30))
         let failed = self.producer.failedDeliveries
         guard failed == 0 else { throw UndeliveredOutputs(failed: failed) }
-        // Delivered with the next flush; a commit ahead of its marker only means re-processing from the
-        // previous checkpoint after a crash.
-        try self.changelog?.confirm(pending)
+        // The markers are delivered before the offsets commit, and before the next checkpoint writes
+        // into the other slot: a restore always finds the checkpoint the committed offsets match.
+        if !pending.isEmpty {
+            try self.changelog?.confirm(pending)
+            try await self.producer.flush(timeout: .seconds(30))
+            guard self.producer.failedDeliveries == 0 else {
+                throw UndeliveredOutputs(failed: self.producer.failedDeliveries)
+            }
+        }
         do throws(KafkaError) {
             try await self.consumer.commit(offsets)
         } catch {
