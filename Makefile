@@ -16,7 +16,7 @@ FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
 SENTIMENT_MIN_F1     ?= 0.60
 SENTIMENT_MIN_LANGID ?= 0.95
 
-.PHONY: all deps test-deps deploy-lint build test lint demo bench bench-peers fuzz fuzz-build clean
+.PHONY: all deps test-deps deploy-lint build test lint demo bench bench-peers crash-test fuzz fuzz-build clean
 
 all: build
 
@@ -93,6 +93,10 @@ test: deps test-deps $(VENV)/.ready lint deploy-lint
 	$(PYTHON) schemas/samples/alert.v1/make_fixture.py | cmp - schemas/samples/alert.v1/fixture.ndjson
 	$(VENV)/bin/python Tests/interop/confluent_kafka_interop.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
 	$(VENV)/bin/python Tests/interop/metrics_end_to_end.py "$$($(SWIFT) build --show-bin-path)/crowdpulse"
+	$(VENV)/bin/python Tests/interop/crash_recovery.py "$$($(SWIFT) build --show-bin-path)/crowdpulse" --cycles 3
+	$(VENV)/bin/python Tests/interop/crash_recovery.py "$$($(SWIFT) build --show-bin-path)/crowdpulse" --cycles 2 \
+	  --guarantee exactly_once
+	$(VENV)/bin/python Tests/interop/crash_recovery.py "$$($(SWIFT) build --show-bin-path)/crowdpulse" --scenario scale
 	python3 tools/sentiment/dev/validate.py
 	python3 tools/sentiment/evaluate.py --binary "$$($(SWIFT) build --show-bin-path)/crowdpulse" \
 	  --min-macro-f1 $(SENTIMENT_MIN_F1) --min-langid $(SENTIMENT_MIN_LANGID)
@@ -137,6 +141,15 @@ $(PEER_VENV)/.ready:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q --disable-pip-version-check quixstreams confluent-kafka
 	@touch $@
+
+## crash-test: 20 kill -9 cycles of `crowdpulse run` (and the exactly_once variant), outputs against replay.
+CRASH_CYCLES ?= 20
+crash-test: deps $(VENV)/.ready
+	$(SWIFT) build --product crowdpulse
+	$(VENV)/bin/python Tests/interop/crash_recovery.py "$$($(SWIFT) build --show-bin-path)/crowdpulse" \
+	  --cycles $(CRASH_CYCLES)
+	$(VENV)/bin/python Tests/interop/crash_recovery.py "$$($(SWIFT) build --show-bin-path)/crowdpulse" \
+	  --cycles $(CRASH_CYCLES) --guarantee exactly_once
 
 bench-peers: deps $(PEER_VENV)/.ready
 	$(SWIFT) build -c release --product crowdpulse

@@ -40,6 +40,10 @@ public struct IngestMetrics: Sendable {
     public let restoresEmpty: Counter
     /// Jumps in a partition's offsets that made the pipeline read records again.
     public let offsetGaps: Counter
+    /// State dropped to stay within bounds: `detector` entities (cap or idle TTL), `dedup` ids forgotten
+    /// before their horizon (cap).
+    public let detectorEvictions: Counter
+    public let dedupEvictions: Counter
     private let deadLetters: [Rejection.Reason: Counter]
     private let acceptedByType: [Event.Kind: Counter]
     private let factory: any MetricsFactory
@@ -112,6 +116,16 @@ public struct IngestMetrics: Sendable {
         self.rebalances = Counter(label: "crowdpulse_rebalances_total", dimensions: [], factory: factory)
         self.checkpoints = Counter(label: "crowdpulse_checkpoints_total", dimensions: [], factory: factory)
         self.offsetGaps = Counter(label: "crowdpulse_offset_gaps_total", dimensions: [], factory: factory)
+        self.detectorEvictions = Counter(
+            label: "crowdpulse_state_evictions_total",
+            dimensions: [("kind", "detector")],
+            factory: factory
+        )
+        self.dedupEvictions = Counter(
+            label: "crowdpulse_state_evictions_total",
+            dimensions: [("kind", "dedup")],
+            factory: factory
+        )
         self.checkpointBytes = Counter(label: "crowdpulse_checkpoint_bytes_total", dimensions: [], factory: factory)
         self.checkpointDuration = CoreMetrics.Timer(
             label: "crowdpulse_checkpoint_seconds",

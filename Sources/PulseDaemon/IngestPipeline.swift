@@ -41,6 +41,9 @@ public final class IngestPipeline: Sendable {
         /// checked once (a gap seen again at the same place is in the log itself).
         var seeks: [TopicPartition: Int64] = [:]
         var gapChecked: [TopicPartition: Int64] = [:]
+        /// Evictions already counted, per state (restored state brings its own count along).
+        var evictionsCounted: [DetectorKey: Int] = [:]
+        var dedupEvictionsCounted: [TopicPartition: Int] = [:]
     }
 
     /// Where a detector's metric records come from.
@@ -295,6 +298,17 @@ public final class IngestPipeline: Sendable {
                 tracked[detector.level, default: 0] += detector.entityCount
             }
             for (level, gauge) in self.metrics.detectorEntities { gauge.record(tracked[level] ?? 0) }
+            for (key, detector) in state.detectors {
+                let new = detector.evictions - (state.evictionsCounted[key] ?? 0)
+                if new > 0 { self.metrics.detectorEvictions.increment(by: new) }
+                state.evictionsCounted[key] = detector.evictions
+            }
+            for (partition, ingestor) in state.ingestors {
+                let evicted = ingestor.deduplicator.evictedEarly
+                let new = evicted - (state.dedupEvictionsCounted[partition] ?? 0)
+                if new > 0 { self.metrics.dedupEvictions.increment(by: new) }
+                state.dedupEvictionsCounted[partition] = evicted
+            }
             for (severity, gauge) in self.metrics.alertsFiring { gauge.record(firing[severity] ?? 0) }
             self.metrics.windowsOpen.record(windows)
             self.metrics.stateBytes.record(bytes)
@@ -646,6 +660,11 @@ public final class IngestPipeline: Sendable {
                 state.changed.remove(partition)
                 state.seeks.removeValue(forKey: partition)
                 state.gapChecked.removeValue(forKey: partition)
+                state.evictionsCounted.removeValue(forKey: .subject(partition))
+                state.dedupEvictionsCounted.removeValue(forKey: partition)
+                if partition.topic == self.topics.repartition {
+                    state.evictionsCounted.removeValue(forKey: .brand(partition.partition))
+                }
             }
         }
     }
@@ -741,6 +760,8 @@ public final class IngestPipeline: Sendable {
             self.state.withLock { state in
                 state.mergers[partition.partition] = merger
                 state.detectors[.brand(partition.partition)] = self.detection == nil ? nil : detector
+                // Counted by the process that evicted them.
+                state.evictionsCounted[.brand(partition.partition)] = detector?.evictions
                 state.mergerStart[partition.partition] = now
                 state.mergerActivity[partition.partition] = now
                 // Sources that spoke before the checkpoint are not "never heard": while their partitions
@@ -778,6 +799,8 @@ public final class IngestPipeline: Sendable {
                 }
                 state.engines[partition] = engine
                 state.detectors[.subject(partition)] = self.detection == nil ? nil : detector
+                state.evictionsCounted[.subject(partition)] = detector?.evictions
+                state.dedupEvictionsCounted[partition] = deduplicator?.evictedEarly
                 state.announced.removeValue(forKey: partition)
                 state.processed[partition] = offset
             }

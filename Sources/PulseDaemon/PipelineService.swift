@@ -24,6 +24,8 @@ public final class ConsumptionStats: Sendable {
         public var assignment: [TopicPartition] = []
         /// Partitions being restored from the changelog now.
         public var restoring = 0
+        /// The offsets this process last committed (in a transaction under `exactly_once`) per partition.
+        public var committed: [TopicPartition: Int64] = [:]
     }
 
     private let state = Mutex(Snapshot())
@@ -408,6 +410,9 @@ public struct PipelineService: Service {
         }
         do throws(KafkaError) {
             try await self.consumer.commit(offsets)
+            self.stats.update { stats in
+                for offset in offsets { stats.committed[offset.topicPartition] = offset.offset }
+            }
         } catch {
             guard duringRebalanceIsFine, let name = Self.deferrable(error) else { throw error }
             self.logger.warning("Commit deferred: the group is rebalancing", metadata: ["kafka.error": "\(name)"])
@@ -425,6 +430,9 @@ public struct PipelineService: Service {
                 try await self.producer.sendOffsetsToTransaction(offsets, groupMetadata: self.consumer.groupMetadata())
             }
             try await self.producer.commitTransaction()
+            self.stats.update { stats in
+                for offset in offsets { stats.committed[offset.topicPartition] = offset.offset }
+            }
             self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
             self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
             try self.producer.beginTransaction()

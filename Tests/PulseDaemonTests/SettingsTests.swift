@@ -78,6 +78,23 @@ struct SettingsTests {
         }
     }
 
+    @Test("processing.guarantee: at_least_once by default, exactly_once from any source")
+    func guarantee() throws {
+        #expect(try Settings.load(yaml: self.yaml, environment: [:], overrides: []).daemon.guarantee == .atLeastOnce)
+        let fromEnvironment = try Settings.load(
+            yaml: self.yaml,
+            environment: ["CROWDPULSE_PROCESSING_GUARANTEE": "exactly_once"],
+            overrides: []
+        )
+        #expect(fromEnvironment.daemon.guarantee == .exactlyOnce)
+        let lines = try Settings.describe(
+            yaml: self.yaml,
+            environment: ["CROWDPULSE_PROCESSING_GUARANTEE": "exactly_once"],
+            overrides: []
+        )
+        #expect(lines.contains("processing.guarantee: exactly_once"))
+    }
+
     @Test("bootstrap servers are required for run, not for replay")
     func requiredBootstrap() throws {
         #expect(throws: SettingsError(key: "kafka.bootstrap_servers", reason: "required (or --bootstrap-servers)")) {

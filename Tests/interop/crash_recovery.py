@@ -159,6 +159,11 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--rate", type=int, default=400, help="events per second produced")
     parser.add_argument("--guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once")
+    parser.add_argument("--bootstrap-servers",
+                        help="a real cluster instead of the embedded broker (topics are created, named by --prefix)")
+    parser.add_argument("--prefix", default=None, help="topic name prefix (default crowdpulse, or crash-SEED)")
+    parser.add_argument("--expect-no-duplicates", action="store_true",
+                        help="exactly_once on real Kafka: no record may be read twice (read_committed)")
     arguments = parser.parse_args()
     rng = random.Random(arguments.seed)
     print(f"scenario {arguments.scenario}, {arguments.guarantee}, seed {arguments.seed}, cycles {arguments.cycles}",
@@ -178,16 +183,35 @@ def main():
 
     logs = tempfile.mkdtemp(prefix="crowdpulse-crash-")
     control_topics = ["metrics", "alerts", "late", "deadletter", "changelog", "repartition"]
-    broker_arguments = [arguments.binary, "broker", "--log-level", "warning", "--partitions", "4"]
-    for topic in control_topics:
-        broker_arguments += ["--topic", f"control.{topic}:4"]
-    broker = subprocess.Popen(broker_arguments, stdout=subprocess.PIPE, text=True)
+    external = arguments.bootstrap_servers is not None
+    prefix = arguments.prefix or (f"crash-{arguments.seed}" if external else "crowdpulse")
+    control_prefix = f"{prefix}-control" if external else "control"
+    broker = None
+    if not external:
+        broker_arguments = [arguments.binary, "broker", "--log-level", "warning", "--partitions", "4"]
+        for topic in control_topics:
+            broker_arguments += ["--topic", f"control.{topic}:4"]
+        broker = subprocess.Popen(broker_arguments, stdout=subprocess.PIPE, text=True)
     daemons = []
     try:
-        bootstrap = broker.stdout.readline().strip().split("=", 1)[1]
-        run_settings = settings + ["topics.create=false", "kafka.librdkafka.session.timeout.ms=6000",
+        bootstrap = arguments.bootstrap_servers or broker.stdout.readline().strip().split("=", 1)[1]
+        run_settings = settings + [
+            "topics.create=false",
+            f"topics.input={prefix}.events", "kafka.librdkafka.session.timeout.ms=6000",
                                    "kafka.librdkafka.heartbeat.interval.ms=500",
                                    f"processing.guarantee={arguments.guarantee}"]
+        run_settings += [f"topics.{topic}={prefix}.{topic}" for topic in control_topics]
+        if external:
+            # The embedded broker makes its topics at start; on a real cluster create them first.
+            from confluent_kafka.admin import AdminClient, NewTopic
+            admin = AdminClient({"bootstrap.servers": bootstrap})
+            wanted = [NewTopic(f"{prefix}.events", 4, 1)]
+            for base in (prefix, control_prefix):
+                for topic in control_topics:
+                    config = {"cleanup.policy": "compact"} if topic == "changelog" else {}
+                    wanted.append(NewTopic(f"{base}.{topic}", 4, 1, config=config))
+            for future in admin.create_topics(wanted).values():
+                future.result(30)
 
         produced = threading.Event()
 
@@ -195,7 +219,7 @@ def main():
             producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
             began = time.time()
             for index, event in enumerate(events):
-                producer.produce("crowdpulse.events", key=event["subject_id"], value=json.dumps(event))
+                producer.produce(f"{prefix}.events", key=event["subject_id"], value=json.dumps(event))
                 producer.poll(0)
                 ahead = index / arguments.rate - (time.time() - began)
                 if ahead > 0:
@@ -216,7 +240,8 @@ def main():
 
         control = start_daemon(
             arguments.binary, bootstrap,
-            run_settings + ["kafka.group_id=control"] + [f"topics.{topic}=control.{topic}" for topic in control_topics],
+            run_settings + [f"kafka.group_id={control_prefix}"]
+            + [f"topics.{topic}={control_prefix}.{topic}" for topic in control_topics],
             "control", logs)
         daemons.append(control)
 
@@ -251,10 +276,10 @@ def main():
 
         control_alerts = {}
         for topic in ("metrics", "alerts"):
-            actual = read_all(bootstrap, f"crowdpulse.{topic}", len(expected[topic]), quiet_seconds=25,
+            actual = read_all(bootstrap, f"{prefix}.{topic}", len(expected[topic]), quiet_seconds=25,
                               limit_seconds=180)
             if topic == "alerts":
-                control_alerts = read_all(bootstrap, "control.alerts", len(actual), quiet_seconds=5,
+                control_alerts = read_all(bootstrap, f"{control_prefix}.alerts", len(actual), quiet_seconds=5,
                                           limit_seconds=60)
                 expected[topic] = {key: [strip(value) for value in values] for key, values in control_alerts.items()}
             missing = sorted(set(expected[topic]) - set(actual))
@@ -266,6 +291,9 @@ def main():
                 differing = [key for key in expected[topic] if key in actual
                              and any(value != expected[topic][key][-1] for value in actual[key])]
                 duplicates = sum(len(values) - 1 for values in actual.values())
+                if arguments.expect_no_duplicates:
+                    check("metrics: no record was read twice (exactly_once, read_committed)", duplicates == 0,
+                          f"{duplicates} copies")
                 check(f"metrics: every record (and each of {duplicates} re-sent copies) equals replay's",
                       not differing,
                       f"{len(differing)} keys differ, e.g. {differing[:1]}: " + " | ".join(
@@ -288,7 +316,7 @@ def main():
                           f"{[v.get('status') for v in expected[topic][key]]} vs {[v.get('status') for v in actual[key]]}"
                           for key in foreign[:2]))
 
-        late = read_all(bootstrap, "crowdpulse.late", 0, quiet_seconds=3, limit_seconds=20)
+        late = read_all(bootstrap, f"{prefix}.late", 0, quiet_seconds=3, limit_seconds=20)
         check("no event was late (replay has none: the disorder is within the grace)", not late,
               f"{sum(len(v) for v in late.values())} late records, e.g. keys {list(late)[:3]}")
 
@@ -310,7 +338,9 @@ def main():
                     daemon.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     daemon.kill()
-        if os.environ.get("CRASH_KEEP_BROKER"):
+        if broker is None:
+            pass
+        elif os.environ.get("CRASH_KEEP_BROKER"):
             print(f"broker left running at {bootstrap} (pid {broker.pid})")
         else:
             broker.terminate()
