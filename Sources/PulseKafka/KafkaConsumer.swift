@@ -355,18 +355,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (
         low: Int64, high: Int64
     ) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let result = rd_kafka_query_watermark_offsets(
-            self.handle,
-            partition.topic,
-            partition.partition,
-            &low,
-            &high,
-            timeout.timeoutMilliseconds
-        )
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(result) }
-        return (low, high)
+        try queryWatermarks(self.handle, partition, timeout: timeout)
     }
 
     /// Moves the fetch position of assigned partitions: messages already fetched for them are dropped.

@@ -376,18 +376,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The partition's high watermark (the offset the next record will get), asked from its leader.
     public func highWatermark(_ partition: TopicPartition, timeout: Duration = .seconds(2)) throws(KafkaError) -> Int64
     {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let result = rd_kafka_query_watermark_offsets(
-            self.handle,
-            partition.topic,
-            partition.partition,
-            &low,
-            &high,
-            timeout.timeoutMilliseconds
-        )
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(result) }
-        return high
+        try queryWatermarks(self.handle, partition, timeout: timeout).high
     }
 
     // MARK: - Transactions

@@ -53,18 +53,7 @@ public final class PartitionReader: @unchecked Sendable {  // one caller at a ti
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (
         low: Int64, high: Int64
     ) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let result = rd_kafka_query_watermark_offsets(
-            self.handle,
-            partition.topic,
-            partition.partition,
-            &low,
-            &high,
-            timeout.timeoutMilliseconds
-        )
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(result) }
-        return (low, high)
+        try queryWatermarks(self.handle, partition, timeout: timeout)
     }
 
     /// Calls `body` with every record of `partition` from the first retained one to the end seen when the

@@ -116,3 +116,21 @@ struct PartitionList: ~Copyable {
         return nil
     }
 }
+
+/// A partition's low and high watermarks, asked from its leader through any client handle.
+func queryWatermarks(_ handle: OpaquePointer, _ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (
+    low: Int64, high: Int64
+) {
+    var low: Int64 = 0
+    var high: Int64 = 0
+    let result = rd_kafka_query_watermark_offsets(
+        handle,
+        partition.topic,
+        partition.partition,
+        &low,
+        &high,
+        timeout.timeoutMilliseconds
+    )
+    guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(result) }
+    return (low, high)
+}

@@ -255,17 +255,7 @@ struct ChangelogTests {
         let start = end - 6 * 60_000
         var generator = SyntheticEvents(configuration: .init(subjects: 40, brands: 5, users: 300, seed: 23))
         let events = (0..<3000).map { generator.next(occurredAtMillis: start + Int64($0) * 120) }
-        var replay = Replay(sourceName: "test")
-        var expected: [String: String] = [:]
-        for event in events {
-            let lines = Array(event.json.utf8).withUnsafeBytes { replay.feed($0, offset: 0) }
-            for line in lines where line.topic == "metrics" {
-                if case .json(let value) = line.value { expected[line.key!] = value }
-            }
-        }
-        for line in replay.finish() where line.topic == "metrics" {
-            if case .json(let value) = line.value { expected[line.key!] = value }
-        }
+        let expected = replayMetrics(events)
 
         let names = TopicNames()
         let broker = try EmbeddedBroker(

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PulseCore
 import PulseTestSupport
 
 let daemonTestLogger = quietTestLogger()
@@ -21,4 +22,20 @@ func crowdpulseBinary() throws -> String {
         throw MissingBinary(description: "no crowdpulse executable at \(candidate); build it or set CROWDPULSE_BIN")
     }
     return candidate
+}
+
+/// The final metric records `crowdpulse replay` makes of `events` (one partition, no wall clock), by key.
+func replayMetrics(_ events: [SyntheticEvents.Event]) -> [String: String] {
+    var replay = Replay(sourceName: "test")
+    var expected: [String: String] = [:]
+    for event in events {
+        let lines = Array(event.json.utf8).withUnsafeBytes { replay.feed($0, offset: 0) }
+        for line in lines where line.topic == "metrics" {
+            if case .json(let value) = line.value { expected[line.key!] = value }
+        }
+    }
+    for line in replay.finish() where line.topic == "metrics" {
+        if case .json(let value) = line.value { expected[line.key!] = value }
+    }
+    return expected
 }

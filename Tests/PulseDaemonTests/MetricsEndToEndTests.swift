@@ -21,17 +21,7 @@ struct MetricsEndToEndTests {
         let events = (0..<3000).map { generator.next(occurredAtMillis: start + Int64($0) * 120) }
 
         // Replay: one partition, no wall clock.
-        var replay = Replay(sourceName: "test")
-        var expected: [String: String] = [:]
-        for event in events {
-            let lines = Array(event.json.utf8).withUnsafeBytes { replay.feed($0, offset: 0) }
-            for line in lines where line.topic == "metrics" {
-                if case .json(let value) = line.value { expected[line.key!] = value }
-            }
-        }
-        for line in replay.finish() where line.topic == "metrics" {
-            if case .json(let value) = line.value { expected[line.key!] = value }
-        }
+        let expected = replayMetrics(events)
         #expect(expected.keys.contains { $0.hasPrefix("brand|") })
         #expect(expected.count > 100)
 
