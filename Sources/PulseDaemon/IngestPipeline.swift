@@ -621,16 +621,6 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    /// The offsets to commit for `partitions` (all when `nil`) once outputs are delivered.
-    public func processedOffsets(for partitions: [TopicPartition]? = nil) -> [TopicPartitionOffset] {
-        self.state.withLock { state in
-            state.processed
-                .filter { partitions?.contains($0.key) ?? true }
-                .map { TopicPartitionOffset($0.key, offset: $0.value) }
-                .sorted { $0.topicPartition < $1.topicPartition }
-        }
-    }
-
     /// The positions to seek to before the next batch (records the consumer skipped); cleared.
     public func takeSeeks() -> [TopicPartitionOffset] {
         self.state.withLock { state in
