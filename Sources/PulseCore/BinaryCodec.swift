@@ -29,6 +29,15 @@ public struct BinaryWriter: Sendable {
         withUnsafeBytes(of: value.littleEndian) { self.bytes.append(contentsOf: $0) }
     }
 
+    /// Many ``fixed64(_:)`` values at once (one copy on a little-endian machine).
+    public mutating func fixed64s(_ values: [UInt64]) {
+        #if _endian(little)
+        values.withUnsafeBytes { self.bytes.append(contentsOf: $0) }
+        #else
+        for value in values { self.fixed64(value) }
+        #endif
+    }
+
     public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
 
     public mutating func string(_ value: String) {

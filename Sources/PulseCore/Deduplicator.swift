@@ -85,26 +85,25 @@ extension Deduplicator {
 
     /// Appends the remembered ids in the binary format (``BinaryWriter``), for checkpoints.
     ///
-    /// The ids are written per bucket of event time, buckets and hashes in ascending order, so that the same
-    /// state always gives the same bytes. The configuration is not written.
+    /// The ids are written per bucket of event time, buckets in ascending order, each bucket's ids in the
+    /// order they were recorded (which a restore keeps), so that the same state always gives the same bytes.
+    /// The configuration is not written.
+    ///
+    /// A bucket's list holds exactly the ids whose entry in `seen` names it (an id is recorded only when it
+    /// is absent, and a bucket is always forgotten whole), so the lists are written as they are: no lookup
+    /// and no sort per id, which made this the largest part of a checkpoint.
     public func write(to writer: inout BinaryWriter) {
         writer.byte(Self.stateVersion)
         writer.optionalInt(self.newestBucket)
         writer.int(self.evictedEarly)
         writer.varint(UInt64(self.seen.count))
-        // A bucket's list holds exactly the ids whose entry in `seen` names it; filter anyway, so that `seen`
-        // stays the one source of truth.
-        var groups: [(bucket: Int64, hashes: [UInt64])] = []
-        groups.reserveCapacity(self.buckets.count)
-        for bucket in self.buckets.keys.sorted() {
-            let hashes = self.buckets[bucket, default: []].filter { self.seen[$0] == bucket }
-            if !hashes.isEmpty { groups.append((bucket, hashes.sorted())) }
-        }
-        writer.varint(UInt64(groups.count))
-        for group in groups {
-            writer.int(group.bucket)
-            writer.varint(UInt64(group.hashes.count))
-            for hash in group.hashes { writer.fixed64(hash) }
+        let buckets = self.buckets.keys.sorted()
+        writer.varint(UInt64(buckets.count))
+        for bucket in buckets {
+            let hashes = self.buckets[bucket, default: []]
+            writer.int(bucket)
+            writer.varint(UInt64(hashes.count))
+            writer.fixed64s(hashes)
         }
     }
 

@@ -22,6 +22,9 @@ public struct Daemon: Sendable {
         public var alerts = AlertDelivery.Configuration()
         /// `processing.guarantee`.
         public var guarantee = ProcessingGuarantee.atLeastOnce
+        /// `processing.threads`: threads a batch is processed on, each holding a share of the partitions
+        /// (Kafka Streams' `num.stream.threads`, inside one consumer); one per core by default.
+        public var threads = Machine.cores
         /// `transactional.id` under `exactly_once`; unique per process by default (zombies are fenced
         /// through the consumer group's generation, KIP-447, as Kafka Streams' `exactly_once_v2` does).
         public var transactionalID: String?
@@ -134,6 +137,7 @@ public struct Daemon: Sendable {
                 guard let high = try? producer.highWatermark(partition) else { return true }
                 return next >= high
             },
+            threads: configuration.threads,
             onEvent: onEvent
         )
         var changelog: Changelog? = nil

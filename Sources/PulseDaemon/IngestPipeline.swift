@@ -6,8 +6,10 @@ import Synchronization
 
 /// The per-partition ingestion of the running daemon: decode, validate, deduplicate, dead-letter.
 ///
-/// State (one ``Ingestor`` per input partition, the offsets processed so far) sits behind one `Mutex`:
-/// the pipeline task uses it per batch and the rebalance hooks between batches.
+/// State (one ``Ingestor`` per input partition, the offsets processed so far) is split into shards by
+/// partition, each behind its own `Mutex`: a batch is processed by all shards at once (one thread each), the
+/// rebalance hooks and the commit path take one shard at a time between their batches. Partitions share
+/// nothing but the producer, so sharding changes no output, only which thread computes it.
 public final class IngestPipeline: Sendable {
     /// Largest dead-letter value sent as is; larger originals are truncated (with `crowdpulse.truncated`).
     /// librdkafka refuses messages above `message.max.bytes` (1 000 000 by default) before they leave.
@@ -32,7 +34,6 @@ public final class IngestPipeline: Sendable {
         var retired = Ingestor.Counters()
         var metricsRecords = 0
         var lateRecords = 0
-        var lastTick: Int64?
         /// Broker timestamp of the message being processed: alerts it causes measure their latency from it.
         var causeTimestamp: Int64?
         /// Partitions whose state changed since their last checkpoint.
@@ -59,7 +60,14 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    /// One partition's state lives in exactly one shard: ``shardIndex(of:)``.
+    private final class Shard: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let shards: [Shard]
+    private let lastTick = Mutex<Int64?>(nil)
+    private let runner: ParallelRunner
     let detection: CrisisDetector.Configuration?
     let alerts: AlertDelivery.Configuration
     let alertDelivery: AlertDelivery?
@@ -108,8 +116,11 @@ public final class IngestPipeline: Sendable {
         logger: Logger,
         nowMillis: @escaping @Sendable () -> Int64 = WallClock.nowMillis,
         isCaughtUp: @escaping @Sendable (TopicPartition, Int64) -> Bool = { _, _ in true },
+        threads: Int = 1,
         onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
     ) {
+        self.shards = (0..<max(1, threads)).map { _ in Shard() }
+        self.runner = ParallelRunner(threads: self.shards.count, name: "crowdpulse-pipeline")
         self.isCaughtUp = isCaughtUp
         self.producer = producer
         self.topics = topics
@@ -143,21 +154,44 @@ public final class IngestPipeline: Sendable {
         return Int32(topicIndex) * 1_000_000 + partition.partition
     }
 
+    /// Threads a batch is processed on (shards of the partition state).
+    public var threads: Int { self.shards.count }
+
+    /// The shard that holds `partition`'s state (for an input or a repartition topic alike).
+    @inline(__always)
+    private func shardIndex(of partition: Int32) -> Int {
+        self.shards.count == 1 ? 0 : Int(partition) % self.shards.count
+    }
+
+    private func shard(of partition: TopicPartition) -> Shard {
+        self.shards[self.shardIndex(of: partition.partition)]
+    }
+
     /// Metric and late records produced so far.
     public var outputCounts: (metrics: Int, late: Int) {
-        self.state.withLock { ($0.metricsRecords, $0.lateRecords) }
+        self.shards.reduce(into: (metrics: 0, late: 0)) { total, shard in
+            shard.state.withLock {
+                total.metrics += $0.metricsRecords
+                total.late += $0.lateRecords
+            }
+        }
     }
 
     /// Alert records produced so far.
-    public var alertCount: Int { self.state.withLock { $0.alertRecords } }
+    public var alertCount: Int {
+        self.shards.reduce(0) { total, shard in total + shard.state.withLock { $0.alertRecords } }
+    }
 
     /// Totals over every partition this pipeline has processed.
     public var counters: Ingestor.Counters {
-        self.state.withLock { state in
-            var total = state.retired
-            for ingestor in state.ingestors.values { total.add(ingestor.counters) }
-            return total
+        var total = Ingestor.Counters()
+        for shard in self.shards {
+            shard.state.withLock { state in
+                total.add(state.retired)
+                for ingestor in state.ingestors.values { total.add(ingestor.counters) }
+            }
         }
+        return total
     }
 
     /// Processes one batch: accepted events go to `onEvent`; rejected records are sent to the dead-letter
@@ -166,6 +200,31 @@ public final class IngestPipeline: Sendable {
     /// - Throws: when a dead letter cannot even be queued (the producer is broken).
     public func process(_ batch: ConsumerBatch) throws(KafkaError) {
         let now = self.nowMillis()
+        defer {
+            if let last = batch.last, let timestamp = last.timestamp, timestamp > 0 {
+                self.metrics.processingLatency.recordNanoseconds(max(0, now - timestamp) * 1_000_000)
+            }
+        }
+        if self.shards.count == 1 || batch.count == 1 {
+            try self.process(batch, shard: batch.first.map { self.shardIndex(of: $0.partition) } ?? 0, now: now)
+            return
+        }
+        // Every shard walks the batch and takes its own partitions' messages, on its own thread; the calling
+        // thread takes part, so this never waits for a thread that is not there.
+        let failure = Mutex<KafkaError?>(nil)
+        self.runner.run { index in
+            do throws(KafkaError) {
+                try self.process(batch, shard: index, now: now)
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// One shard's part of a batch: the messages of the partitions it holds, in order.
+    private func process(_ batch: ConsumerBatch, shard index: Int, now: Int64) throws(KafkaError) {
+        let sharded = self.shards.count > 1
         // Counted per batch: one metrics call per counter, not per record.
         var accepted = 0
         var duplicates = 0
@@ -180,11 +239,8 @@ public final class IngestPipeline: Sendable {
             for kind in Event.Kind.allCases where byKind[Int(kind.rawValue)] > 0 {
                 self.metrics.consumed(kind).increment(by: byKind[Int(kind.rawValue)])
             }
-            if let last = batch.last, let timestamp = last.timestamp, timestamp > 0 {
-                self.metrics.processingLatency.recordNanoseconds(max(0, now - timestamp) * 1_000_000)
-            }
         }
-        try self.state.withLock { (state: inout State) throws(KafkaError) in
+        try self.shards[index].state.withLock { (state: inout State) throws(KafkaError) in
             // A run of messages from one partition keeps the partition's ingestor, engine and next offset
             // out of their dictionaries until the partition changes: no hashing per message. Parked again
             // before anything that reads the dictionaries, and on the way out (also when throwing).
@@ -200,6 +256,7 @@ public final class IngestPipeline: Sendable {
             defer { park() }
             var skipping: Set<TopicPartition> = []
             for message in batch {
+                if sharded, self.shardIndex(of: message.partition) != index { continue }
                 let partition = message.topicPartition
                 if !skipping.isEmpty, skipping.contains(partition) { continue }
                 // Records follow each other but for transaction markers (one offset per transaction). A
@@ -276,96 +333,119 @@ public final class IngestPipeline: Sendable {
     /// Called between batches; does its work at most once per second (the gauges walk all open windows).
     public func tick() throws(KafkaError) {
         let now = self.nowMillis()
-        try self.state.withLock { (state: inout State) throws(KafkaError) in
-            if let last = state.lastTick, now - last < 1000 { return }
-            state.lastTick = now
-            state.causeTimestamp = nil  // idle closes are caused by the wall clock, not by a record
-            var windows = 0
-            var bytes = 0
-            for (partition, engine) in state.engines {
-                windows += engine.openWindowCount
-                bytes += engine.stateBytes
-                if engine.watermark > Int64.min {
-                    self.metrics.watermarkDelay(partition.topic, partition.partition)
-                        .record(Double(now - engine.watermark) / 1000)
-                }
+        let due = self.lastTick.withLock { last in
+            if let last, now - last < 1000 { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        var totals = TickTotals()
+        for shard in self.shards {
+            try shard.state.withLock { (state: inout State) throws(KafkaError) in
+                try self.tick(&state, now: now, totals: &totals)
             }
-            for merger in state.mergers.values { windows += merger.openWindowCount }
-            var firing: [AlertSeverity: Int] = [:]
-            var tracked: [EntityLevel: Int] = [:]
-            for detector in state.detectors.values {
-                for alert in detector.firing { firing[alert.severity, default: 0] += 1 }
-                tracked[detector.level, default: 0] += detector.entityCount
+        }
+        for (level, gauge) in self.metrics.detectorEntities { gauge.record(totals.tracked[level] ?? 0) }
+        for (severity, gauge) in self.metrics.alertsFiring { gauge.record(totals.firing[severity] ?? 0) }
+        self.metrics.windowsOpen.record(totals.windows)
+        self.metrics.stateBytes.record(totals.bytes)
+    }
+
+    /// What the gauges show, summed over the shards.
+    private struct TickTotals {
+        var windows = 0
+        var bytes = 0
+        var firing: [AlertSeverity: Int] = [:]
+        var tracked: [EntityLevel: Int] = [:]
+    }
+
+    private func tick(_ state: inout State, now: Int64, totals: inout TickTotals) throws(KafkaError) {
+        state.causeTimestamp = nil  // idle closes are caused by the wall clock, not by a record
+        var windows = 0
+        var bytes = 0
+        for (partition, engine) in state.engines {
+            windows += engine.openWindowCount
+            bytes += engine.stateBytes
+            if engine.watermark > Int64.min {
+                self.metrics.watermarkDelay(partition.topic, partition.partition)
+                    .record(Double(now - engine.watermark) / 1000)
             }
-            for (level, gauge) in self.metrics.detectorEntities { gauge.record(tracked[level] ?? 0) }
-            for (key, detector) in state.detectors {
-                let new = detector.evictions - (state.evictionsCounted[key] ?? 0)
-                if new > 0 { self.metrics.detectorEvictions.increment(by: new) }
-                state.evictionsCounted[key] = detector.evictions
+        }
+        for merger in state.mergers.values { windows += merger.openWindowCount }
+        var firing: [AlertSeverity: Int] = [:]
+        var tracked: [EntityLevel: Int] = [:]
+        for detector in state.detectors.values {
+            for alert in detector.firing { firing[alert.severity, default: 0] += 1 }
+            tracked[detector.level, default: 0] += detector.entityCount
+        }
+        totals.windows += windows
+        totals.bytes += bytes
+        totals.firing.merge(firing, uniquingKeysWith: +)
+        totals.tracked.merge(tracked, uniquingKeysWith: +)
+        for (key, detector) in state.detectors {
+            let new = detector.evictions - (state.evictionsCounted[key] ?? 0)
+            if new > 0 { self.metrics.detectorEvictions.increment(by: new) }
+            state.evictionsCounted[key] = detector.evictions
+        }
+        for (partition, ingestor) in state.ingestors {
+            let evicted = ingestor.deduplicator.evictedEarly
+            let new = evicted - (state.dedupEvictionsCounted[partition] ?? 0)
+            if new > 0 { self.metrics.dedupEvictions.increment(by: new) }
+            state.dedupEvictionsCounted[partition] = evicted
+        }
+        for partition in state.engines.keys.sorted() {
+            // Silent is not idle when the log has records this member has not read yet (a rebalance
+            // pauses fetching, a restore or a slow batch holds it up): closing then would make those
+            // records late. Checked only when the idle timeout has passed.
+            if state.engines[partition]!.isIdle(nowWall: now), let next = state.processed[partition],
+                !self.isCaughtUp(partition, next)
+            {
+                state.engines[partition]!.resumeIdleClock(nowWall: now)
+                continue
             }
-            for (partition, ingestor) in state.ingestors {
-                let evicted = ingestor.deduplicator.evictedEarly
-                let new = evicted - (state.dedupEvictionsCounted[partition] ?? 0)
-                if new > 0 { self.metrics.dedupEvictions.increment(by: new) }
-                state.dedupEvictionsCounted[partition] = evicted
-            }
-            for (severity, gauge) in self.metrics.alertsFiring { gauge.record(firing[severity] ?? 0) }
-            self.metrics.windowsOpen.record(windows)
-            self.metrics.stateBytes.record(bytes)
-            for partition in state.engines.keys.sorted() {
-                // Silent is not idle when the log has records this member has not read yet (a rebalance
-                // pauses fetching, a restore or a slow batch holds it up): closing then would make those
-                // records late. Checked only when the idle timeout has passed.
-                if state.engines[partition]!.isIdle(nowWall: now), let next = state.processed[partition],
-                    !self.isCaughtUp(partition, next)
-                {
-                    state.engines[partition]!.resumeIdleClock(nowWall: now)
-                    continue
-                }
-                // Moved out, not copied: a copy would make the mutation duplicate every open window.
-                var engine = state.engines.removeValue(forKey: partition)!
-                let outputs = engine.idle(nowWall: now)
-                state.engines[partition] = engine
-                guard !outputs.isEmpty else { continue }
-                state.changed.insert(partition)
-                self.logger.info(
-                    "Idle partition: its windows closed",
-                    metadata: ["kafka.partition": "\(partition)", "watermark": "\(engine.watermark)"]
-                )
-                try self.emit(outputs, sourceKey: nil, source: partition, state: &state)
-                try self.announce(partition, watermark: engine.watermark, idle: true)
-                state.announced[partition] = engine.watermark
-            }
-            // Brand stages wait twice the idle timeout, so that sources that have spoken announce their own
-            // idle close (with their last partials) first. A source never heard from (a partition without
-            // traffic) stops holding brand windows back after that long; so does a stage with no traffic.
-            let patience = 2 * self.windows.idleCloseMillis
-            for (repartition, heard) in state.heard {
-                guard var merger = state.mergers.removeValue(forKey: repartition) else { continue }
-                defer { state.mergers[repartition] = merger }
-                for source in merger.activeSources
-                where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
-                    try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
-                    state.changed.insert(TopicPartition(self.topics.repartition, repartition))
-                    self.logger.info(
-                        "Brand stage: a source never heard from is treated as idle",
-                        metadata: ["repartition": "\(repartition)", "source": "\(source)"]
-                    )
-                }
-            }
-            for (repartition, activity) in state.mergerActivity where now - activity >= patience {
-                guard state.mergers[repartition]?.openWindowCount ?? 0 > 0,
-                    var merger = state.mergers.removeValue(forKey: repartition)
-                else { continue }
-                let records = merger.closeAll()
-                state.mergers[repartition] = merger
+            // Moved out, not copied: a copy would make the mutation duplicate every open window.
+            var engine = state.engines.removeValue(forKey: partition)!
+            let outputs = engine.idle(nowWall: now)
+            state.engines[partition] = engine
+            guard !outputs.isEmpty else { continue }
+            state.changed.insert(partition)
+            self.logger.info(
+                "Idle partition: its windows closed",
+                metadata: ["kafka.partition": "\(partition)", "watermark": "\(engine.watermark)"]
+            )
+            try self.emit(outputs, sourceKey: nil, source: partition, state: &state)
+            try self.announce(partition, watermark: engine.watermark, idle: true)
+            state.announced[partition] = engine.watermark
+        }
+        // Brand stages wait twice the idle timeout, so that sources that have spoken announce their own
+        // idle close (with their last partials) first. A source never heard from (a partition without
+        // traffic) stops holding brand windows back after that long; so does a stage with no traffic.
+        let patience = 2 * self.windows.idleCloseMillis
+        for (repartition, heard) in state.heard {
+            guard var merger = state.mergers.removeValue(forKey: repartition) else { continue }
+            defer { state.mergers[repartition] = merger }
+            for source in merger.activeSources
+            where heard[source] == nil && now - (state.mergerStart[repartition] ?? now) >= patience {
+                try self.produce(merger.markIdle(source: source), state: &state, from: .brand(repartition))
                 state.changed.insert(TopicPartition(self.topics.repartition, repartition))
                 self.logger.info(
-                    "Brand stage without traffic: its windows closed",
-                    metadata: ["repartition": "\(repartition)", "records": "\(records.count)"]
+                    "Brand stage: a source never heard from is treated as idle",
+                    metadata: ["repartition": "\(repartition)", "source": "\(source)"]
                 )
-                try self.produce(records, state: &state, from: .brand(repartition))
             }
+        }
+        for (repartition, activity) in state.mergerActivity where now - activity >= patience {
+            guard state.mergers[repartition]?.openWindowCount ?? 0 > 0,
+                var merger = state.mergers.removeValue(forKey: repartition)
+            else { continue }
+            let records = merger.closeAll()
+            state.mergers[repartition] = merger
+            state.changed.insert(TopicPartition(self.topics.repartition, repartition))
+            self.logger.info(
+                "Brand stage without traffic: its windows closed",
+                metadata: ["repartition": "\(repartition)", "records": "\(records.count)"]
+            )
+            try self.produce(records, state: &state, from: .brand(repartition))
         }
     }
 
@@ -623,16 +703,18 @@ public final class IngestPipeline: Sendable {
 
     /// The positions to seek to before the next batch (records the consumer skipped); cleared.
     public func takeSeeks() -> [TopicPartitionOffset] {
-        self.state.withLock { state in
-            defer { state.seeks = [:] }
-            return state.seeks.map { TopicPartitionOffset($0.key, offset: $0.value) }
+        self.shards.flatMap { shard in
+            shard.state.withLock { state in
+                defer { state.seeks = [:] }
+                return state.seeks.map { TopicPartitionOffset($0.key, offset: $0.value) }
+            }
         }
     }
 
     /// Forgets partitions that moved to another member (their dedup state goes with them).
     public func drop(_ partitions: [TopicPartition]) {
-        self.state.withLock { state in
-            for partition in partitions {
+        for partition in partitions {
+            self.shard(of: partition).state.withLock { state in
                 if let ingestor = state.ingestors.removeValue(forKey: partition) {
                     state.retired.add(ingestor.counters)
                 }
@@ -677,31 +759,56 @@ public final class IngestPipeline: Sendable {
     public func checkpoint(
         _ partitions: [TopicPartition]? = nil
     ) -> (snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset]) {
-        self.state.withLock { state in
+        // Encoded by every shard at once: with many partitions this is most of a commit's cost.
+        let parts = Mutex(
+            [(snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset])](
+                repeating: ([], []),
+                count: self.shards.count
+            )
+        )
+        self.runner.run { index in
             var snapshots: [Changelog.Snapshot] = []
-            for partition in state.changed.sorted() where partitions?.contains(partition) ?? true {
-                guard let offset = state.processed[partition] else { continue }
-                state.changed.remove(partition)
-                var writer = BinaryWriter(capacity: 4096)
-                writer.byte(Self.stateFormat)
-                if partition.topic == self.topics.repartition {
-                    writer.byte(Self.brandStageState)
-                    writer.optional(state.mergers[partition.partition]) { $1.write(to: &$0) }
-                    writer.optional(state.detectors[.brand(partition.partition)]) { $1.write(to: &$0) }
-                } else {
-                    writer.byte(Self.inputState)
-                    writer.optional(state.ingestors[partition]?.deduplicator) { $1.write(to: &$0) }
-                    writer.optional(state.engines[partition]) { $1.write(to: &$0) }
-                    writer.optional(state.detectors[.subject(partition)]) { $1.write(to: &$0) }
-                }
-                snapshots.append(Changelog.Snapshot(source: partition, offset: offset, state: writer.bytes))
+            var offsets: [TopicPartitionOffset] = []
+            self.shards[index].state.withLock { state in
+                self.checkpoint(partitions, state: &state, snapshots: &snapshots, offsets: &offsets)
             }
-            let offsets = state.processed
-                .filter { partitions?.contains($0.key) ?? true }
-                .map { TopicPartitionOffset($0.key, offset: $0.value) }
-                .sorted { $0.topicPartition < $1.topicPartition }
-            return (snapshots, offsets)
+            parts.withLock { $0[index] = (snapshots, offsets) }
         }
+        let all = parts.withLock { $0 }
+        var snapshots = all.flatMap(\.snapshots)
+        var offsets = all.flatMap(\.offsets)
+        snapshots.sort { $0.source < $1.source }
+        offsets.sort { $0.topicPartition < $1.topicPartition }
+        return (snapshots, offsets)
+    }
+
+    /// One shard's snapshots and offsets, taken at the same instant.
+    private func checkpoint(
+        _ partitions: [TopicPartition]?,
+        state: inout State,
+        snapshots: inout [Changelog.Snapshot],
+        offsets: inout [TopicPartitionOffset]
+    ) {
+        for partition in state.changed.sorted() where partitions?.contains(partition) ?? true {
+            guard let offset = state.processed[partition] else { continue }
+            state.changed.remove(partition)
+            var writer = BinaryWriter(capacity: 4096)
+            writer.byte(Self.stateFormat)
+            if partition.topic == self.topics.repartition {
+                writer.byte(Self.brandStageState)
+                writer.optional(state.mergers[partition.partition]) { $1.write(to: &$0) }
+                writer.optional(state.detectors[.brand(partition.partition)]) { $1.write(to: &$0) }
+            } else {
+                writer.byte(Self.inputState)
+                writer.optional(state.ingestors[partition]?.deduplicator) { $1.write(to: &$0) }
+                writer.optional(state.engines[partition]) { $1.write(to: &$0) }
+                writer.optional(state.detectors[.subject(partition)]) { $1.write(to: &$0) }
+            }
+            snapshots.append(Changelog.Snapshot(source: partition, offset: offset, state: writer.bytes))
+        }
+        offsets += state.processed
+            .filter { partitions?.contains($0.key) ?? true }
+            .map { TopicPartitionOffset($0.key, offset: $0.value) }
     }
 
     /// What ``install(_:offset:state:)`` restored.
@@ -747,7 +854,7 @@ public final class IngestPipeline: Sendable {
             summary.windows = merger?.openWindowCount ?? 0
             summary.detectorEntities = detector?.entityCount ?? 0
             guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, reason: "trailing bytes") }
-            self.state.withLock { state in
+            self.shard(of: partition).state.withLock { state in
                 state.mergers[partition.partition] = merger
                 state.detectors[.brand(partition.partition)] = self.detection == nil ? nil : detector
                 // Counted by the process that evicted them.
@@ -781,7 +888,7 @@ public final class IngestPipeline: Sendable {
             summary.detectorEntities = detector?.entityCount ?? 0
             summary.dedupEntries = deduplicator?.count ?? 0
             guard reader.isAtEnd else { throw BinaryDecodingError(offset: reader.offset, reason: "trailing bytes") }
-            self.state.withLock { state in
+            self.shard(of: partition).state.withLock { state in
                 var ingestor = Ingestor(decoder: self.decoder, deduplicator: Deduplicator(configuration: self.dedup))
                 if let deduplicator { ingestor.deduplicator = deduplicator }
                 if let previous = state.ingestors.updateValue(ingestor, forKey: partition) {

@@ -29,7 +29,8 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 ///   `windows.idle_close` (`60s`) · `windows.emit` (`final` | `updates`) · `windows.emit_interval` (`10s`)
 /// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
-/// - `processing.guarantee` (`at_least_once`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
+/// - `processing.guarantee` (`at_least_once`) · `processing.threads` (`auto`: one per core) ·
+///   `processing.commit_interval` (`1s`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
 ///   `http.token` (unset: the query API is open; a secret, never printed)
 /// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
 /// - `detection.enabled` (`true`) · `detection.window` (`5m`) · `detection.step` (`1m`) ·
@@ -70,7 +71,8 @@ public struct Settings: Sendable {
         "topics.partitions", "windows.size", "windows.step", "windows.grace", "windows.idle_close", "windows.emit",
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
-        "metrics.weights.purchase", "processing.guarantee", "http.listen", "http.ready_max_lag", "http.token",
+        "metrics.weights.purchase", "processing.guarantee", "processing.threads", "processing.commit_interval",
+        "http.listen", "http.ready_max_lag", "http.token",
         "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
         "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
         "detection.share_z", "detection.min_lift", "detection.max_entities", "detection.idle_ttl", "alerts.for",
@@ -137,7 +139,9 @@ public struct Settings: Sendable {
             "ingest.max_future_skew: \(d.decoder.maxFutureSkewMillis)ms",
             "ingest.dedup_horizon: \(d.dedup.horizonMillis)ms",
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
-            "processing.guarantee: \(d.guarantee.rawValue)", "http.listen: \(settings.httpListen)",
+            "processing.guarantee: \(d.guarantee.rawValue)", "processing.threads: \(d.threads)",
+            "processing.commit_interval: \(d.commitInterval.wholeMilliseconds)ms",
+            "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
             "lifecycle.shutdown_timeout: \(settings.shutdownTimeoutMillis)ms",
@@ -337,6 +341,17 @@ public struct Settings: Sendable {
             windows: windows
         )
         self.daemon.guarantee = guarantee
+        if let threads = value("processing.threads"), threads != "auto" {
+            guard let count = Int(threads), (1...64).contains(count) else {
+                throw SettingsError(key: "processing.threads", reason: "'\(threads)' is not auto or 1...64")
+            }
+            self.daemon.threads = count
+        }
+        let commitMillis = try millis("processing.commit_interval", 1000)
+        guard (10...600_000).contains(commitMillis) else {
+            throw SettingsError(key: "processing.commit_interval", reason: "must be between 10ms and 10m")
+        }
+        self.daemon.commitInterval = .milliseconds(commitMillis)
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
         self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"

@@ -1,13 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// The wall clock, read only in the daemon (the core gets time from events or an injected clock).
 public enum WallClock {
     /// Epoch milliseconds now.
     public static func nowMillis() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+        // Foundation rather than `clock_gettime`: with MemberImportVisibility, `timespec`'s members belong to
+        // whichever C module Clang loaded the header for first (CNIOLinux in some builds), not to Glibc.
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 }

@@ -7,10 +7,11 @@ import Testing
 /// Produces `events` (keyed by subject) into the input topic of a fresh embedded broker (3 input
 /// partitions, 2 per output topic), runs a `Daemon` on it, and reads `output` with an independent
 /// consumer until `done` is satisfied or 90 seconds pass. Returns the records read, in order. With
-/// `alerts` configured, the daemon's HTTP alert delivery runs too.
+/// `alerts` configured, the daemon's HTTP alert delivery runs too. `threads` is `processing.threads`.
 func runEmbeddedDaemon(
     events: [(key: String, json: String)],
     groupID: String,
+    threads: Int = Machine.cores,
     alerts: AlertDelivery.Configuration = AlertDelivery.Configuration(),
     metrics: IngestMetrics = IngestMetrics(),
     output: (TopicNames) -> String,
@@ -42,6 +43,7 @@ func runEmbeddedDaemon(
                 sessionTimeout: .seconds(6)
             )
             configuration.alerts = alerts
+            configuration.threads = threads
             return configuration
         }(),
         metrics: metrics,

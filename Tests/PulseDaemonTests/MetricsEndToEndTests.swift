@@ -8,11 +8,14 @@ import Testing
 
 @Suite("Metrics end to end: Kafka agrees with replay")
 struct MetricsEndToEndTests {
+    /// With one processing thread, and with three (each holding one input partition's state, two of them a
+    /// brand stage's too): sharding the partitions over threads changes no record.
     @Test(
         "A generated stream through the embedded broker gives the same final records as replay",
-        .timeLimit(.minutes(2))
+        .timeLimit(.minutes(2)),
+        arguments: [1, 3]
     )
-    func kafkaMatchesReplay() async throws {
+    func kafkaMatchesReplay(threads: Int) async throws {
         // 3 000 events over 6 minutes of event time, in time order, ending 10 minutes ago (so the live
         // future-skew check passes); 40 subjects, 5 brands: brands span all input partitions.
         let end = (WallClock.nowMillis() - 10 * 60_000) / 60_000 * 60_000
@@ -29,7 +32,8 @@ struct MetricsEndToEndTests {
         // topic until every expected key has arrived.
         let records = try await runEmbeddedDaemon(
             events: events.map { ($0.key, $0.json) },
-            groupID: "e2e",
+            groupID: "e2e-\(threads)",
+            threads: threads,
             output: { $0.metrics },
             done: { records in Set(records.map(\.key)).count >= expected.count }
         )

@@ -68,6 +68,8 @@ struct SettingsTests {
             ("windows.emit", "sometimes", "windows.emit"), ("processing.guarantee", "maybe", "processing.guarantee"),
             ("ingest.max_message_bytes", "-1", "ingest.max_message_bytes"), ("http.listen", "9720", "http.listen"),
             ("no.such.key", "1", "no.such.key"), ("metrics.weights.like", "-2", "metrics.weights.like"),
+            ("processing.threads", "0", "processing.threads"), ("processing.threads", "many", "processing.threads"),
+            ("processing.commit_interval", "0s", "processing.commit_interval"),
         ]
     )
     func invalid(_ key: String, _ value: String, _ reported: String) {
@@ -93,6 +95,22 @@ struct SettingsTests {
             overrides: []
         )
         #expect(lines.contains("processing.guarantee: exactly_once"))
+    }
+
+    @Test("processing.threads: one per core by default (auto), or a number; processing.commit_interval: 1 s")
+    func threadsAndCommitInterval() throws {
+        let defaults = try Settings.load(yaml: self.yaml, environment: [:], overrides: [])
+        #expect(defaults.daemon.threads == Machine.cores)
+        #expect(defaults.daemon.commitInterval == .seconds(1))
+        let auto = try Settings.load(yaml: self.yaml, environment: [:], overrides: [("processing.threads", "auto")])
+        #expect(auto.daemon.threads == Machine.cores)
+        let set = try Settings.load(
+            yaml: self.yaml,
+            environment: ["CROWDPULSE_PROCESSING_THREADS": "3"],
+            overrides: [("processing.commit_interval", "250ms")]
+        )
+        #expect(set.daemon.threads == 3)
+        #expect(set.daemon.commitInterval == .milliseconds(250))
     }
 
     @Test("bootstrap servers are required for run, not for replay")
