@@ -16,7 +16,7 @@ FUZZ_BIN         := .build-fuzz/event-decoder-fuzzer
 SENTIMENT_MIN_F1     ?= 0.60
 SENTIMENT_MIN_LANGID ?= 0.95
 
-.PHONY: all deps test-deps deploy-lint build test lint demo bench bench-peers crash-test fuzz fuzz-build clean
+.PHONY: all deps test-deps deploy-lint build test lint demo bench bench-peers bench-live crash-test fuzz fuzz-build clean
 
 all: build
 
@@ -134,6 +134,15 @@ bench: deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress --format text
 	BENCH_MESSAGES=$(BENCH_MESSAGES) BENCH_PARTITIONS=$(BENCH_PARTITIONS) \
 	  Benchmarks/run-pipeline-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
+
+## bench-live: a live stream at LIVE_RATE events/s for LIVE_SECONDS through `crowdpulse run` (broker,
+## generator and daemon as three processes): resident memory and lag every 30 s, event→alert latency.
+LIVE_RATE    ?= 50000
+LIVE_SECONDS ?= 600
+bench-live: deps
+	$(SWIFT) build -c release --product crowdpulse
+	LIVE_RATE=$(LIVE_RATE) LIVE_SECONDS=$(LIVE_SECONDS) \
+	  Benchmarks/run-live-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 
 ## bench-peers: Quix Streams (tumbling 60 s count per key) vs CrowdPulse's full pipeline on one topic.
 PEER_VENV := .venv-peers

@@ -221,5 +221,7 @@ struct SampleConfigurationTests {
         #expect(settings.httpListen == "127.0.0.1:9720")
         #expect(settings.detection == CrisisDetector.Configuration())
         #expect(settings.alerts == AlertDelivery.Configuration())
+        #expect(settings.daemon.threads == Machine.cores)
+        #expect(settings.daemon.commitInterval == .seconds(1))
     }
 }
