@@ -13,7 +13,9 @@ RATE=${LIVE_RATE:-100000}
 SECONDS_TO_RUN=${LIVE_SECONDS:-600}
 PORT=${LIVE_PORT:-19733}
 WORK=$(mktemp -d)
-trap 'kill $GEN $DAEMON $BROKER 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# In order: the daemon's final commit needs the broker.
+trap 'kill $GEN 2>/dev/null || true; kill $DAEMON 2>/dev/null || true; wait $DAEMON 2>/dev/null || true
+      kill $BROKER 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%M:%SZ); rate $RATE events/s for $SECONDS_TO_RUN s"
 # The embedded broker keeps ~5 MiB per partition: at 100 000 events/s (~25 MB/s) 32 input partitions hold

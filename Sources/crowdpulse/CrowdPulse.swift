@@ -68,7 +68,16 @@ func parseProperties(_ pairs: [String], option: String) throws -> [String: Strin
 /// `/metrics` call it) and returns the registry.
 func bootstrapPrometheus() -> PrometheusCollectorRegistry {
     let registry = PrometheusCollectorRegistry()
-    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    var factory = PrometheusMetricsFactory(registry: registry)
+    // The latency objectives (p99 event→alert ≤ 2 s) need bucket bounds around them: the library's default
+    // buckets jump from 1 s to 2.5 s.
+    let latencyBuckets: [Duration] = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60].map {
+        .milliseconds(Int64($0 * 1000))
+    }
+    for label in ["crowdpulse_alert_latency_seconds", "crowdpulse_event_processing_latency_seconds"] {
+        factory.durationHistogramBuckets[label] = latencyBuckets
+    }
+    MetricsSystem.bootstrap(factory)
     return registry
 }
 

@@ -109,6 +109,9 @@ struct Run: AsyncParsableCommand {
         )
         // Past the deadline the group is cancelled: the consumer still leaves the group on its way out.
         configuration.maximumGracefulShutdownDuration = .milliseconds(settings.shutdownTimeoutMillis)
+        // And if cancelling then hangs too (a librdkafka call waiting for a broker that is gone), the process
+        // ends anyway: a supervisor restarts it, and the next owner restores from the changelog.
+        configuration.maximumCancellationDuration = .seconds(15)
         let group = ServiceGroup(configuration: configuration)
         try await group.run()
     }
