@@ -154,9 +154,6 @@ public final class IngestPipeline: Sendable {
         return Int32(topicIndex) * 1_000_000 + partition.partition
     }
 
-    /// Threads a batch is processed on (shards of the partition state).
-    public var threads: Int { self.shards.count }
-
     /// The shard that holds `partition`'s state (for an input or a repartition topic alike).
     @inline(__always)
     private func shardIndex(of partition: Int32) -> Int {
@@ -361,27 +358,19 @@ public final class IngestPipeline: Sendable {
 
     private func tick(_ state: inout State, now: Int64, totals: inout TickTotals) throws(KafkaError) {
         state.causeTimestamp = nil  // idle closes are caused by the wall clock, not by a record
-        var windows = 0
-        var bytes = 0
         for (partition, engine) in state.engines {
-            windows += engine.openWindowCount
-            bytes += engine.stateBytes
+            totals.windows += engine.openWindowCount
+            totals.bytes += engine.stateBytes
             if engine.watermark > Int64.min {
                 self.metrics.watermarkDelay(partition.topic, partition.partition)
                     .record(Double(now - engine.watermark) / 1000)
             }
         }
-        for merger in state.mergers.values { windows += merger.openWindowCount }
-        var firing: [AlertSeverity: Int] = [:]
-        var tracked: [EntityLevel: Int] = [:]
+        for merger in state.mergers.values { totals.windows += merger.openWindowCount }
         for detector in state.detectors.values {
-            for alert in detector.firing { firing[alert.severity, default: 0] += 1 }
-            tracked[detector.level, default: 0] += detector.entityCount
+            for alert in detector.firing { totals.firing[alert.severity, default: 0] += 1 }
+            totals.tracked[detector.level, default: 0] += detector.entityCount
         }
-        totals.windows += windows
-        totals.bytes += bytes
-        totals.firing.merge(firing, uniquingKeysWith: +)
-        totals.tracked.merge(tracked, uniquingKeysWith: +)
         for (key, detector) in state.detectors {
             let new = detector.evictions - (state.evictionsCounted[key] ?? 0)
             if new > 0 { self.metrics.detectorEvictions.increment(by: new) }
@@ -767,12 +756,8 @@ public final class IngestPipeline: Sendable {
             )
         )
         self.runner.run { index in
-            var snapshots: [Changelog.Snapshot] = []
-            var offsets: [TopicPartitionOffset] = []
-            self.shards[index].state.withLock { state in
-                self.checkpoint(partitions, state: &state, snapshots: &snapshots, offsets: &offsets)
-            }
-            parts.withLock { $0[index] = (snapshots, offsets) }
+            let part = self.shards[index].state.withLock { self.checkpoint(partitions, state: &$0) }
+            parts.withLock { $0[index] = part }
         }
         let all = parts.withLock { $0 }
         var snapshots = all.flatMap(\.snapshots)
@@ -785,10 +770,9 @@ public final class IngestPipeline: Sendable {
     /// One shard's snapshots and offsets, taken at the same instant.
     private func checkpoint(
         _ partitions: [TopicPartition]?,
-        state: inout State,
-        snapshots: inout [Changelog.Snapshot],
-        offsets: inout [TopicPartitionOffset]
-    ) {
+        state: inout State
+    ) -> (snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset]) {
+        var snapshots: [Changelog.Snapshot] = []
         for partition in state.changed.sorted() where partitions?.contains(partition) ?? true {
             guard let offset = state.processed[partition] else { continue }
             state.changed.remove(partition)
@@ -806,9 +790,10 @@ public final class IngestPipeline: Sendable {
             }
             snapshots.append(Changelog.Snapshot(source: partition, offset: offset, state: writer.bytes))
         }
-        offsets += state.processed
+        let offsets = state.processed
             .filter { partitions?.contains($0.key) ?? true }
             .map { TopicPartitionOffset($0.key, offset: $0.value) }
+        return (snapshots, offsets)
     }
 
     /// What ``install(_:offset:state:)`` restored.
