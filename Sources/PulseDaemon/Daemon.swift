@@ -158,7 +158,7 @@ public struct Daemon: Sendable {
             )
         }
         self.changelog = changelog
-        let transactions = TransactionCoordination()
+        let coordination = CommitCoordination()
         var consumerClient = configuration.client
         if transactional && consumerClient.librdkafka["isolation.level"] == nil {
             // Brand partials on the repartition topic count only once their transaction commits.
@@ -181,7 +181,7 @@ public struct Daemon: Sendable {
                 changelog: changelog,
                 stats: stats,
                 guarantee: configuration.guarantee,
-                transactions: transactions,
+                coordination: coordination,
                 logger: logger
             ),
             statistics: { [inputTopics = configuration.topics.input] statistics in
@@ -202,7 +202,7 @@ public struct Daemon: Sendable {
             stats: self.stats,
             commitInterval: configuration.commitInterval,
             guarantee: configuration.guarantee,
-            transactions: transactions,
+            coordination: coordination,
             logger: logger
         )
     }

@@ -174,6 +174,12 @@ public final class EmbeddedBroker: @unchecked Sendable {
         guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(code) }
     }
 
+    /// Makes broker `id` the coordinator of consumer group `group`.
+    public func setGroupCoordinator(_ group: String, broker id: Int32) throws(KafkaError) {
+        let code = rd_kafka_mock_coordinator_set(self.cluster, "group", group, id)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw .code(code) }
+    }
+
     /// Moves the leadership of one partition to broker `id`.
     public func setPartitionLeader(_ topic: String, _ partition: Int32, broker id: Int32) throws(KafkaError) {
         let code = rd_kafka_mock_partition_set_leader(self.cluster, topic, partition, id)

@@ -126,7 +126,8 @@ public final class KafkaProducer: @unchecked Sendable {
     private let thread: ClientThread
     private let logger: Logger
     private let running = RunFlag()
-    private let nextID = Atomic<UInt64>(1)
+    /// Message ids step by ``DeliveryEpochs/slots``: their low bits are left for the epoch.
+    private let nextID = Atomic<UInt64>(DeliveryEpochs.slots)
     private let router: DeliveryRouter
     private let topics = Mutex<[String: OpaquePointer]>([:])
 
@@ -189,14 +190,27 @@ public final class KafkaProducer: @unchecked Sendable {
     ///   producer error, queue full for too long).
     @discardableResult
     public func send(_ record: ProducerRecord) throws(KafkaError) -> UInt64 {
-        let id = self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let id = self.nextID.wrappingAdd(DeliveryEpochs.slots, ordering: .relaxed).oldValue
         try self.enqueue(record, opaque: id)
         return id
     }
 
+    /// Ends the current delivery epoch and returns it. Every message sent before this call belongs to it
+    /// or an earlier one; ``isDelivered(through:)`` tells when they all have a delivery report.
+    ///
+    /// This is a `flush` that does not block: the caller goes on sending (into the next epoch) while the
+    /// earlier messages are delivered, and checks back later.
+    public func closeEpoch() -> UInt64 { self.router.epochs.withLock { $0.close() } }
+
+    /// Whether every message sent in `epoch` or before it has its delivery report (delivered or failed;
+    /// failures are counted in ``failedDeliveries``).
+    public func isDelivered(through epoch: UInt64) -> Bool {
+        self.router.epochs.withLock { $0.isDelivered(through: epoch) }
+    }
+
     /// Sends a record and waits for its delivery report.
     public func sendAndWait(_ record: ProducerRecord) async throws(KafkaError) -> DeliveryReport {
-        let id = self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue | Self.awaitedFlag
+        let id = self.nextID.wrappingAdd(DeliveryEpochs.slots, ordering: .relaxed).oldValue | Self.awaitedFlag
         let enqueueError = Mutex<KafkaError?>(nil)
         let report = await withCheckedContinuation { (continuation: CheckedContinuation<DeliveryReport, Never>) in
             self.router.waiters.withLock { $0[id] = continuation }
@@ -231,8 +245,12 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
-    private func enqueue(_ record: ProducerRecord, opaque: UInt64) throws(KafkaError) {
+    /// - Parameter id: the message id, a multiple of ``DeliveryEpochs/slots`` (its low bits carry the
+    ///   message's delivery epoch to the report).
+    private func enqueue(_ record: ProducerRecord, opaque id: UInt64) throws(KafkaError) {
         let topic = self.topicHandle(record.topic)
+        let slot = self.router.epochs.withLock { $0.count() }
+        let opaque = id | slot
         var headers: OpaquePointer? = nil
         if !record.headers.isEmpty {
             headers = rd_kafka_headers_new(record.headers.count)
@@ -263,6 +281,7 @@ public final class KafkaProducer: @unchecked Sendable {
                 continue
             }
             if let headers { rd_kafka_headers_destroy(headers) }
+            self.router.epochs.withLock { $0.uncount(slot: slot) }
             throw KafkaError.consuming(error)
         }
     }
@@ -473,6 +492,7 @@ final class DeliveryRouter: Sendable {
     let onDelivery: (@Sendable (DeliveryReport) -> Void)?
     let failures = Atomic<Int>(0)
     let waiters = Mutex<[UInt64: CheckedContinuation<DeliveryReport, Never>]>([:])
+    let epochs = Mutex(DeliveryEpochs())
 
     init(logger: Logger, onDelivery: (@Sendable (DeliveryReport) -> Void)?) {
         self.logger = logger
@@ -481,26 +501,34 @@ final class DeliveryRouter: Sendable {
 
     /// Called on a librdkafka-serving thread for each delivery report.
     func delivered(_ message: UnsafePointer<rd_kafka_message_t>) {
-        let id = UInt64(UInt(bitPattern: message.pointee._private))
+        let opaque = UInt64(UInt(bitPattern: message.pointee._private))
+        let id = opaque & ~(DeliveryEpochs.slots - 1)
+        let failed = message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR
+        if failed {
+            self.failures.add(1, ordering: .relaxed)
+        }
+        // Counted after the failure, so that a caller that sees its epoch delivered also sees the failure.
+        self.epochs.withLock { $0.uncount(slot: opaque & (DeliveryEpochs.slots - 1)) }
+        let awaited = id & KafkaProducer.awaitedFlag != 0
+        // Most messages have nobody to report to: build no report (two strings) for them.
+        guard awaited || self.onDelivery != nil || (failed && self.logger.logLevel <= .debug) else { return }
+        let topic = String(cString: rd_kafka_topic_name(message.pointee.rkt))
         let error: KafkaError? =
-            message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR
-            ? nil
-            : .deliveryFailed(
-                topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)),
+            failed
+            ? .deliveryFailed(
+                topic: topic,
                 partition: message.pointee.partition,
                 KafkaError.Detail(message.pointee.err)
             )
+            : nil
         let report = DeliveryReport(
             id: id,
-            topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)),
+            topic: topic,
             partition: message.pointee.partition,
             offset: error == nil ? message.pointee.offset : nil,
             error: error
         )
-        if error != nil {
-            self.failures.add(1, ordering: .relaxed)
-        }
-        if id & KafkaProducer.awaitedFlag != 0 {
+        if awaited {
             self.waiters.withLock { $0.removeValue(forKey: id) }?.resume(returning: report)
         } else {
             if let error {
@@ -510,6 +538,41 @@ final class DeliveryRouter: Sendable {
         }
     }
 
+}
+
+/// Messages awaiting their delivery report, per delivery epoch, in a small ring.
+///
+/// Epochs are closed by a committer that then waits for the epoch it closed before closing another, so
+/// only the last two or three epochs ever have messages outstanding; the ring has room for eight. Should
+/// an epoch's messages still be outstanding eight epochs later, they share a slot with a newer epoch and
+/// keep that one from counting as delivered: a wait that is too long, never a wrong answer for it.
+struct DeliveryEpochs: Sendable {
+    static let slots: UInt64 = 8
+    private(set) var current: UInt64 = 0
+    private var outstanding = [Int](repeating: 0, count: Int(slots))
+
+    /// Counts a message sent now; returns its slot, to carry to its report.
+    mutating func count() -> UInt64 {
+        let slot = self.current & (Self.slots - 1)
+        self.outstanding[Int(slot)] += 1
+        return slot
+    }
+
+    mutating func uncount(slot: UInt64) {
+        self.outstanding[Int(slot)] -= 1
+    }
+
+    mutating func close() -> UInt64 {
+        self.current += 1
+        return self.current - 1
+    }
+
+    func isDelivered(through epoch: UInt64) -> Bool {
+        guard epoch < self.current else { return false }  // still open: more may be sent into it
+        let oldest = self.current >= Self.slots ? self.current - Self.slots + 1 : 0
+        guard oldest <= epoch else { return true }
+        return (oldest...epoch).allSatisfy { self.outstanding[Int($0 & (Self.slots - 1))] == 0 }
+    }
 }
 
 private func kafkaDeliveryCallback(

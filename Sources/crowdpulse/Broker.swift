@@ -33,7 +33,11 @@ struct Broker: AsyncParsableCommand {
     @Flag(help: "Do not create CrowdPulse's default topics.")
     var noDefaultTopics = false
 
+    @Option(help: "Latency added to every broker's responses, in milliseconds (a network between client and cluster).")
+    var rtt: Int = 0
+
     func validate() throws {
+        guard self.rtt >= 0 else { throw ValidationError("--rtt must be 0 or more milliseconds") }
         guard self.port == 0 else {
             throw ValidationError("--port: the embedded broker binds OS-chosen ports; use 0 and read bootstrap.servers")
         }
@@ -55,6 +59,9 @@ struct Broker: AsyncParsableCommand {
         }
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let broker = try EmbeddedBroker(brokers: self.brokers, topics: all, logger: logger)
+        if self.rtt > 0 {
+            for id in 1...self.brokers { try broker.setBrokerRTT(Int32(id), .milliseconds(self.rtt)) }
+        }
         print("bootstrap.servers=\(broker.bootstrapServers)")
         fflush(nil)
         logger.notice(

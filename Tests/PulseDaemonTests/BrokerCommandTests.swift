@@ -56,6 +56,25 @@ struct BrokerCommandTests {
         let result = try runProgram(crowdpulseBinary(), ["broker", "--port", "9092"])
         #expect(result.status != 0)
     }
+
+    @Test(
+        "--rtt delays every response by the given latency (a lower bound: it cannot be faster)",
+        .timeLimit(.minutes(1))
+    )
+    func addsLatency() async throws {
+        #expect(try runProgram(crowdpulseBinary(), ["broker", "--rtt", "-5"]).status != 0)
+        let broker = try BrokerProcess.start(["--rtt", "300", "--topic", "slow:1", "--no-default-topics"])
+        defer { _ = broker.terminate() }
+        let producer = try KafkaProducer(
+            configuration: .init(client: KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)),
+            logger: daemonTestLogger
+        )
+        _ = try await producer.sendAndWait(ProducerRecord(topic: "slow", key: nil, value: "warm up"))
+        let clock = ContinuousClock()
+        let started = clock.now
+        _ = try await producer.sendAndWait(ProducerRecord(topic: "slow", key: nil, value: "timed"))
+        #expect(clock.now - started >= .milliseconds(300))
+    }
 }
 
 /// A running `crowdpulse broker` child process.

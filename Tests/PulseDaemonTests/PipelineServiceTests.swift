@@ -2,11 +2,13 @@ import Foundation
 import Logging
 import MetricsTestKit
 import PulseCore
-import PulseDaemon
 import PulseKafka
 import PulseTestSupport
 import ServiceLifecycle
+import Synchronization
 import Testing
+
+@testable import PulseDaemon
 
 @Suite("Daemon pipeline on the embedded broker")
 struct PipelineServiceTests {
@@ -294,6 +296,75 @@ struct PipelineServiceTests {
         try await running.value
         #expect(first == 100)
         #expect(second == 150)
+    }
+
+    @Test(
+        "A commit waits for its deliveries without stopping processing, and commits once they are delivered",
+        .timeLimit(.minutes(2))
+    )
+    func commitOverlapsProcessing() async throws {
+        // Two brokers: the input and the group's coordinator on broker 1, every output and the changelog
+        // on broker 2, which then goes down: nothing can be delivered, yet input can still be read.
+        let topics = TopicNames().provisioning(inputPartitions: 3, outputPartitions: 1)
+        let broker = try EmbeddedBroker(
+            brokers: 2,
+            topics: topics.map { EmbeddedBroker.Topic($0.name, partitions: $0.partitions) },
+            logger: daemonTestLogger
+        )
+        for topic in topics {
+            for partition in 0..<topic.partitions {
+                try broker.setPartitionLeader(
+                    topic.name,
+                    partition,
+                    broker: topic.name == "crowdpulse.events" ? 1 : 2
+                )
+            }
+        }
+        try broker.setGroupCoordinator("overlap", broker: 1)
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let probe = try KafkaConsumer(
+            configuration: .init(client: client, groupID: "overlap", topics: ["crowdpulse.events"]),
+            logger: daemonTestLogger
+        )
+        func committed() throws -> Int64 {
+            try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
+                .map(\.offset).filter { $0 >= 0 }.reduce(0, +)
+        }
+        // Records that are dead-lettered: each one is an output the commit must wait for.
+        func produceBad(_ count: Int, _ label: String) async throws {
+            for index in 0..<count {
+                _ = try await producer.sendAndWait(
+                    ProducerRecord(topic: "crowdpulse.events", key: "\(label)-\(index)", value: "not json \(index)")
+                )
+            }
+        }
+
+        var configuration = self.daemonConfiguration(broker, group: "overlap")
+        configuration.commitInterval = .milliseconds(100)
+        let daemon = try Daemon(configuration: configuration, logger: daemonTestLogger)
+        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
+        let running = Task { try await group.run() }
+        try await produceBad(10, "before")
+        try await waitUntil("the first records committed") { try committed() == 10 }
+
+        try broker.setBrokerDown(2)
+        try await produceBad(10, "during")
+        try await waitUntil("the second records processed") { daemon.stats.current.messages >= 20 }
+        // A commit covering them has started and cannot finish: its dead letters and checkpoint chunks
+        // are undeliverable.
+        try await waitUntil("a commit in flight") { daemon.service.coordination.inFlight.withLock { $0 != nil } }
+        // Processing goes on meanwhile (a flush here would block the pipeline until broker 2 is back).
+        try await produceBad(10, "after")
+        try await waitUntil("the third records processed") { daemon.stats.current.messages >= 30 }
+        #expect(try committed() == 10, "nothing is committed before its outputs are delivered")
+
+        try broker.setBrokerUp(2)
+        try await waitUntil("everything committed") { try committed() == 30 }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(daemon.pipeline.counters.rejectedTotal == 30)
+        #expect(daemon.producer.failedDeliveries == 0)
     }
 
     @Test("Topic provisioning that fails warns and lets the daemon go on", .timeLimit(.minutes(1)))

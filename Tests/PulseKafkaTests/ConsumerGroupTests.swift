@@ -1,4 +1,5 @@
 import PulseKafka
+import PulseTestSupport
 import Testing
 
 @Suite("Consumer groups, commits and flow control")

@@ -1,4 +1,5 @@
 import PulseKafka
+import PulseTestSupport
 import Testing
 
 @Suite("Producer → embedded broker → Consumer")

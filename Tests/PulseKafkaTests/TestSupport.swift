@@ -16,24 +16,6 @@ final class Collector<Value: Sendable>: Sendable {
     var count: Int { self.values.withLock { $0.count } }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Polls `condition` until it holds or `timeout` passes. Integration tests wait on a real broker's
-/// asynchronous work (group joins, deliveries), so they wait for the state they need, not a fixed time.
-func waitUntil(
-    _ what: String,
-    timeout: Duration = .seconds(30),
-    _ condition: () throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-}
-
 /// A unique name per call, so tests sharing a process never share a group or topic by accident.
 func uniqueName(_ prefix: String) -> String {
     "\(prefix)-\(UUID().uuidString.prefix(8))"

@@ -1,4 +1,5 @@
 import PulseKafka
+import PulseTestSupport
 import Testing
 
 /// What librdkafka 2.0.2's embedded broker supports of transactions: the client-side protocol (init,

@@ -44,3 +44,21 @@ public func runProgram(_ path: String, _ arguments: [String], input: String? = n
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Polls `condition` until it holds or `timeout` passes. Integration tests wait on a real broker's
+/// asynchronous work (group joins, deliveries), so they wait for the state they need, not a fixed time.
+public func waitUntil(
+    _ what: String,
+    timeout: Duration = .seconds(30),
+    _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
