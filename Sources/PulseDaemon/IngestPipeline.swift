@@ -7,9 +7,9 @@ import Synchronization
 /// The per-partition ingestion of the running daemon: decode, validate, deduplicate, dead-letter.
 ///
 /// State (one ``Ingestor`` per input partition, the offsets processed so far) is split into shards by
-/// partition, each behind its own `Mutex`: a batch is processed by all shards at once (one thread each), the
-/// rebalance hooks and the commit path take one shard at a time between their batches. Partitions share
-/// nothing but the producer, so sharding changes no output, only which thread computes it.
+/// partition, each behind its own `Mutex`: a batch is processed by all shards at once (threads take shards as
+/// they become free), the rebalance hooks and the commit path take one shard at a time between their batches.
+/// Partitions share nothing but the producer, so sharding changes no output, only which thread computes it.
 public final class IngestPipeline: Sendable {
     /// Largest dead-letter value sent as is; larger originals are truncated (with `crowdpulse.truncated`).
     /// librdkafka refuses messages above `message.max.bytes` (1 000 000 by default) before they leave.
@@ -66,6 +66,7 @@ public final class IngestPipeline: Sendable {
     }
 
     private let shards: [Shard]
+    static let shardsPerThread = 4
     private let lastTick = Mutex<Int64?>(nil)
     private let runner: ParallelRunner
     let detection: CrisisDetector.Configuration?
@@ -119,8 +120,12 @@ public final class IngestPipeline: Sendable {
         threads: Int = 1,
         onEvent: @escaping @Sendable (Event, TopicPartition) -> Void = { _, _ in }
     ) {
-        self.shards = (0..<max(1, threads)).map { _ in Shard() }
-        self.runner = ParallelRunner(threads: self.shards.count, name: "crowdpulse-pipeline")
+        // More shards than threads, taken by whichever thread is free: a shard whose windows close in this
+        // batch (thousands of records at once) then holds up only its own thread, while the others take
+        // the rest of the shards.
+        let threads = max(1, threads)
+        self.shards = (0..<(threads == 1 ? 1 : threads * Self.shardsPerThread)).map { _ in Shard() }
+        self.runner = ParallelRunner(threads: threads, name: "crowdpulse-pipeline")
         self.isCaughtUp = isCaughtUp
         self.producer = producer
         self.topics = topics
@@ -203,15 +208,19 @@ public final class IngestPipeline: Sendable {
             }
         }
         if self.shards.count == 1 || batch.count == 1 {
-            try self.process(batch, shard: batch.first.map { self.shardIndex(of: $0.partition) } ?? 0, now: now)
+            let shard = batch.first.map { self.shardIndex(of: $0.partition) } ?? 0
+            try self.process(batch, shard: shard, positions: Array(batch.indices), now: now)
             return
         }
-        // Every shard walks the batch and takes its own partitions' messages, on its own thread; the calling
-        // thread takes part, so this never waits for a thread that is not there.
+        // The batch split by shard in one pass; then the shards run on the runner's threads (the calling
+        // thread takes part, so this never waits for a thread that is not there).
+        var split = [[Int]](repeating: [], count: self.shards.count)
+        for position in batch.indices { split[self.shardIndex(of: batch[position].partition)].append(position) }
+        let positions = split
         let failure = Mutex<KafkaError?>(nil)
-        self.runner.run { index in
+        self.runner.run(tasks: self.shards.count) { index in
             do throws(KafkaError) {
-                try self.process(batch, shard: index, now: now)
+                try self.process(batch, shard: index, positions: positions[index], now: now)
             } catch {
                 failure.withLock { $0 = $0 ?? error }
             }
@@ -219,9 +228,8 @@ public final class IngestPipeline: Sendable {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    /// One shard's part of a batch: the messages of the partitions it holds, in order.
-    private func process(_ batch: ConsumerBatch, shard index: Int, now: Int64) throws(KafkaError) {
-        let sharded = self.shards.count > 1
+    /// One shard's part of a batch: the messages at `positions` (those of the partitions it holds), in order.
+    private func process(_ batch: ConsumerBatch, shard index: Int, positions: [Int], now: Int64) throws(KafkaError) {
         // Counted per batch: one metrics call per counter, not per record.
         var accepted = 0
         var duplicates = 0
@@ -252,8 +260,8 @@ public final class IngestPipeline: Sendable {
             }
             defer { park() }
             var skipping: Set<TopicPartition> = []
-            for message in batch {
-                if sharded, self.shardIndex(of: message.partition) != index { continue }
+            for position in positions {
+                let message = batch[position]
                 let partition = message.topicPartition
                 if !skipping.isEmpty, skipping.contains(partition) { continue }
                 // Records follow each other but for transaction markers (one offset per transaction). A
@@ -748,16 +756,16 @@ public final class IngestPipeline: Sendable {
     public func checkpoint(
         _ partitions: [TopicPartition]? = nil
     ) -> (snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset]) {
-        // Encoded by every shard at once: with many partitions this is most of a commit's cost.
+        // Captured and encoded by every shard at once: with many partitions this is most of a commit's cost.
         let parts = Mutex(
             [(snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset])](
                 repeating: ([], []),
                 count: self.shards.count
             )
         )
-        self.runner.run { index in
-            let part = self.shards[index].state.withLock { self.checkpoint(partitions, state: &$0) }
-            parts.withLock { $0[index] = part }
+        self.runner.run(tasks: self.shards.count) { index in
+            let part = self.shards[index].state.withLock { self.capture(partitions, state: &$0) }
+            parts.withLock { $0[index] = (part.captures.map { $0.encoded() }, part.offsets) }
         }
         let all = parts.withLock { $0 }
         var snapshots = all.flatMap(\.snapshots)
@@ -767,33 +775,83 @@ public final class IngestPipeline: Sendable {
         return (snapshots, offsets)
     }
 
-    /// One shard's snapshots and offsets, taken at the same instant.
-    private func checkpoint(
+    /// Like ``checkpoint(_:)``, but returns the changed partitions' state unencoded: copies of their values,
+    /// which cost next to nothing to take (Swift collections are copied on write), so that the encoding can
+    /// run off the pipeline's threads while processing goes on. The pipeline pays instead the first time it
+    /// changes each copied collection, once per checkpoint.
+    public func capture(
+        _ partitions: [TopicPartition]? = nil
+    ) -> (captures: [StateCapture], offsets: [TopicPartitionOffset]) {
+        var captures: [StateCapture] = []
+        var offsets: [TopicPartitionOffset] = []
+        for shard in self.shards {
+            let part = shard.state.withLock { self.capture(partitions, state: &$0) }
+            captures += part.captures
+            offsets += part.offsets
+        }
+        captures.sort { $0.source < $1.source }
+        offsets.sort { $0.topicPartition < $1.topicPartition }
+        return (captures, offsets)
+    }
+
+    /// One shard's changed partitions and offsets, taken at the same instant.
+    private func capture(
         _ partitions: [TopicPartition]?,
         state: inout State
-    ) -> (snapshots: [Changelog.Snapshot], offsets: [TopicPartitionOffset]) {
-        var snapshots: [Changelog.Snapshot] = []
+    ) -> (captures: [StateCapture], offsets: [TopicPartitionOffset]) {
+        var captures: [StateCapture] = []
         for partition in state.changed.sorted() where partitions?.contains(partition) ?? true {
             guard let offset = state.processed[partition] else { continue }
             state.changed.remove(partition)
-            var writer = BinaryWriter(capacity: 4096)
-            writer.byte(Self.stateFormat)
+            let parts: StateCapture.Parts
             if partition.topic == self.topics.repartition {
-                writer.byte(Self.brandStageState)
-                writer.optional(state.mergers[partition.partition]) { $1.write(to: &$0) }
-                writer.optional(state.detectors[.brand(partition.partition)]) { $1.write(to: &$0) }
+                parts = .brandStage(
+                    merger: state.mergers[partition.partition],
+                    detector: state.detectors[.brand(partition.partition)]
+                )
             } else {
-                writer.byte(Self.inputState)
-                writer.optional(state.ingestors[partition]?.deduplicator) { $1.write(to: &$0) }
-                writer.optional(state.engines[partition]) { $1.write(to: &$0) }
-                writer.optional(state.detectors[.subject(partition)]) { $1.write(to: &$0) }
+                parts = .input(
+                    deduplicator: state.ingestors[partition]?.deduplicator,
+                    engine: state.engines[partition],
+                    detector: state.detectors[.subject(partition)]
+                )
             }
-            snapshots.append(Changelog.Snapshot(source: partition, offset: offset, state: writer.bytes))
+            captures.append(StateCapture(source: partition, offset: offset, parts: parts))
         }
         let offsets = state.processed
             .filter { partitions?.contains($0.key) ?? true }
             .map { TopicPartitionOffset($0.key, offset: $0.value) }
-        return (snapshots, offsets)
+        return (captures, offsets)
+    }
+
+    /// One partition's state at a checkpoint, before it is encoded (``IngestPipeline/capture(_:)``).
+    public struct StateCapture: Sendable {
+        enum Parts: Sendable {
+            case input(deduplicator: Deduplicator?, engine: WindowEngine?, detector: CrisisDetector?)
+            case brandStage(merger: BrandMerger?, detector: CrisisDetector?)
+        }
+
+        public var source: TopicPartition
+        public var offset: Int64
+        var parts: Parts
+
+        /// The checkpoint ``IngestPipeline/install(_:offset:state:)`` reads back.
+        public func encoded() -> Changelog.Snapshot {
+            var writer = BinaryWriter(capacity: 4096)
+            writer.byte(IngestPipeline.stateFormat)
+            switch self.parts {
+            case .brandStage(let merger, let detector):
+                writer.byte(IngestPipeline.brandStageState)
+                writer.optional(merger) { $1.write(to: &$0) }
+                writer.optional(detector) { $1.write(to: &$0) }
+            case .input(let deduplicator, let engine, let detector):
+                writer.byte(IngestPipeline.inputState)
+                writer.optional(deduplicator) { $1.write(to: &$0) }
+                writer.optional(engine) { $1.write(to: &$0) }
+                writer.optional(detector) { $1.write(to: &$0) }
+            }
+            return Changelog.Snapshot(source: self.source, offset: self.offset, state: writer.bytes)
+        }
     }
 
     /// What ``install(_:offset:state:)`` restored.

@@ -55,14 +55,37 @@ final class ParallelRunner: Sendable {
 
     /// Calls `body(i)` for every `i` in `0..<width`, concurrently; returns when all calls have returned.
     func run(_ body: @escaping @Sendable (Int) -> Void) {
-        guard !self.workers.isEmpty else { return body(0) }
+        self.run(tasks: self.width, body)
+    }
+
+    /// Calls `body(i)` once for every `i` in `0..<tasks`, on up to ``width`` threads at once; returns when all
+    /// calls have returned. Each thread takes the next task as soon as it finishes one, so with more tasks
+    /// than threads a long task does not hold up the tasks queued behind it on the same thread.
+    func run(tasks: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        guard !self.workers.isEmpty, tasks > 1 else {
+            for task in 0..<tasks { body(task) }
+            return
+        }
+        let next = Counter()
+        let claiming: @Sendable (Int) -> Void = { _ in
+            while true {
+                let task = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard task < tasks else { return }
+                body(task)
+            }
+        }
         self.serial.withLock { _ in
-            for worker in self.workers {
-                worker.job = body
+            let helpers = self.workers.prefix(tasks - 1)
+            for worker in helpers {
+                worker.job = claiming
                 worker.start.signal()
             }
-            body(0)
-            for worker in self.workers { worker.done.wait() }
+            claiming(0)
+            for worker in helpers { worker.done.wait() }
         }
+    }
+
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
     }
 }

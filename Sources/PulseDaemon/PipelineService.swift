@@ -1,4 +1,5 @@
 import CoreMetrics
+import Dispatch
 import Logging
 import PulseCore
 import PulseKafka
@@ -71,17 +72,54 @@ public final class CommitCoordination: Sendable {
     }
 }
 
+/// Checkpoints encoded on a thread of their own, from the state the pipeline captured
+/// (``IngestPipeline/capture(_:)``), while the pipeline goes on processing.
+final class CheckpointEncoding: Sendable {
+    struct Encoded: Sendable {
+        var snapshots: [Changelog.Snapshot]
+        var duration: Duration
+    }
+
+    private let result = Mutex<Encoded?>(nil)
+    private let group = DispatchGroup()
+
+    init(_ captures: [IngestPipeline.StateCapture]) {
+        self.group.enter()
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            let clock = ContinuousClock()
+            let started = clock.now
+            let snapshots = captures.map { $0.encoded() }
+            self.result.withLock { $0 = Encoded(snapshots: snapshots, duration: clock.now - started) }
+            self.group.leave()
+        }
+    }
+
+    /// The checkpoints, once encoded.
+    var finished: Encoded? { self.result.withLock { $0 } }
+
+    /// Waits for the encoding to finish.
+    func wait() async -> Encoded {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.group.notify(queue: .global()) { continuation.resume() }
+        }
+        return self.finished!
+    }
+}
+
 /// An `at_least_once` commit whose deliveries are awaited while the next batches are processed.
 ///
-/// A commit has three steps, each waiting for the deliveries of the one before: the checkpoint chunks
-/// (and every output produced before them), then the markers confirming the checkpoints, then the
-/// offsets. Kafka Streams flushes in place, stopping processing for as long as the deliveries take
+/// A commit has four steps, each waiting for the one before: the changed partitions' state is captured
+/// (copies of values, nearly free) and encoded on another thread; the checkpoint chunks are queued and
+/// delivered (with every output produced before them); then the markers confirming the checkpoints;
+/// then the offsets. Kafka Streams flushes in place, stopping processing for as long as the deliveries take
 /// (on this machine 20 % of a benchmark run). Here the steps wait on the producer's delivery epochs
 /// instead of a flush: the pipeline keeps processing, its new outputs go into a later epoch, and the
 /// commit moves on as soon as its own epoch is delivered. What is committed is unchanged: the offsets
 /// of the state the checkpoints hold, once everything that state produced is delivered.
 struct InFlightCommit: Sendable {
     enum Stage: Sendable {
+        /// The checkpoints are being encoded on another thread.
+        case encoding(CheckpointEncoding)
         /// Waiting for the checkpoint chunks and every output sent before them.
         case chunks
         /// Waiting for the markers.
@@ -93,6 +131,8 @@ struct InFlightCommit: Sendable {
     var epoch: UInt64
     var pending: [Changelog.Pending]
     var offsets: [TopicPartitionOffset]
+    /// When the current stage began: each stage may wait up to ``PipelineService/deliveryTimeout``, as each
+    /// flush could.
     var started: ContinuousClock.Instant
 }
 
@@ -377,7 +417,7 @@ public struct PipelineService: Service {
                     if clock.now - lastCommit >= self.commitInterval,
                         self.coordination.inFlight.withLock({ $0 == nil })
                     {
-                        try self.startCommit()
+                        self.startCommit()
                         lastCommit = clock.now
                         if batch.isEmpty { try await self.advanceCommit(waiting: true) }
                     }
@@ -449,31 +489,44 @@ public struct PipelineService: Service {
             return
         }
         try await self.advanceCommit(waiting: true, duringRebalanceIsFine: duringRebalanceIsFine)
-        try self.startCommit()
+        self.startCommit()
         try await self.advanceCommit(waiting: true, duringRebalanceIsFine: duringRebalanceIsFine)
     }
 
-    /// `at_least_once`: checkpoints what changed, queues the checkpoints' chunks, and puts the commit in
-    /// flight (``InFlightCommit``) without waiting for any delivery.
-    private func startCommit() throws {
-        let clock = ContinuousClock()
-        let started = clock.now
-        let (snapshots, offsets) = self.pipeline.checkpoint()
+    /// `at_least_once`: captures the state of what changed and the offsets it reflects, and puts the commit
+    /// in flight (``InFlightCommit``): the checkpoints are encoded on another thread, and nothing waits for
+    /// a delivery.
+    private func startCommit() {
+        let (captures, offsets) = self.pipeline.capture()
+        guard !captures.isEmpty || !offsets.isEmpty else { return }
+        let commit = InFlightCommit(
+            stage: .encoding(CheckpointEncoding(captures)),
+            epoch: 0,
+            pending: [],
+            offsets: offsets,
+            started: ContinuousClock.now
+        )
+        self.coordination.inFlight.withLock { $0 = commit }
+    }
+
+    /// Queues the chunks of the encoded checkpoints of the partitions still in the commit.
+    private func writeCheckpoints(_ encoded: CheckpointEncoding.Encoded, of commit: InFlightCommit) throws {
+        // Partitions that moved meanwhile left the commit: the revoke hook wrote their checkpoints itself.
+        let kept = Set(commit.offsets.map(\.topicPartition))
+        let snapshots = encoded.snapshots.filter { kept.contains($0.source) }
         let pending = try self.changelog?.write(snapshots) ?? []
         if !snapshots.isEmpty {
             self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
             self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
-            self.pipeline.metrics.checkpointDuration.recordNanoseconds((clock.now - started).nanoseconds)
+            self.pipeline.metrics.checkpointDuration.recordNanoseconds(encoded.duration.nanoseconds)
         }
-        guard !pending.isEmpty || !offsets.isEmpty else { return }
-        let commit = InFlightCommit(
-            stage: .chunks,
-            epoch: self.producer.closeEpoch(),
-            pending: pending,
-            offsets: offsets,
-            started: started
-        )
-        self.coordination.inFlight.withLock { $0 = commit }
+        let epoch = self.producer.closeEpoch()
+        self.coordination.inFlight.withLock { inFlight in
+            inFlight?.stage = .chunks
+            inFlight?.epoch = epoch
+            inFlight?.pending = pending
+            inFlight?.started = ContinuousClock.now
+        }
     }
 
     /// How long a commit may wait for its deliveries, as `flush` did before commits overlapped processing.
@@ -488,9 +541,21 @@ public struct PipelineService: Service {
     ///   owner re-reads from the last commit.
     private func advanceCommit(waiting: Bool, duringRebalanceIsFine: Bool = true) async throws {
         while let commit = self.coordination.inFlight.withLock({ $0 }) {
+            let late = ContinuousClock.now - commit.started >= Self.deliveryTimeout
+            if case .encoding(let encoding) = commit.stage {
+                if let encoded = encoding.finished {
+                    try self.writeCheckpoints(encoded, of: commit)
+                } else if waiting || late {
+                    // Encoding has no timeout of its own: it always ends, and the pipeline goes on meanwhile.
+                    try self.writeCheckpoints(await encoding.wait(), of: commit)
+                } else {
+                    return
+                }
+                continue
+            }
             if !self.producer.isDelivered(through: commit.epoch) {
                 if !waiting {
-                    guard ContinuousClock.now - commit.started < Self.deliveryTimeout else {
+                    guard !late else {
                         throw UndeliveredOutputs(failed: self.producer.outstanding, timedOut: true)
                     }
                     return
@@ -509,8 +574,9 @@ public struct PipelineService: Service {
                 self.coordination.inFlight.withLock { inFlight in
                     inFlight?.stage = .markers
                     inFlight?.epoch = epoch
+                    inFlight?.started = ContinuousClock.now
                 }
-            case .chunks, .markers:
+            case .encoding, .chunks, .markers:
                 self.coordination.inFlight.withLock { $0 = nil }
                 guard !commit.offsets.isEmpty else { continue }
                 do throws(KafkaError) {

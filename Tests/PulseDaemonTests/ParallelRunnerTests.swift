@@ -55,6 +55,37 @@ struct ParallelRunnerTests {
         #expect(!sawOverlap)
     }
 
+    @Test("More tasks than threads: each runs once, and a long task does not hold up the tasks behind it")
+    func moreTasksThanThreads() {
+        let runner = ParallelRunner(threads: 2, name: "test-runner")
+        let counts = Mutex([Int](repeating: 0, count: 8))
+        for _ in 0..<200 {
+            runner.run(tasks: 8) { task in counts.withLock { $0[task] += 1 } }
+        }
+        #expect(counts.withLock { $0 } == [Int](repeating: 200, count: 8))
+
+        // The first task taken waits for all seven others: only a free thread taking them one after the
+        // other lets it finish (a fixed split would leave half of them queued behind it, until the timeout).
+        let othersDone = DispatchSemaphore(value: 0)
+        let first = Atomic(-1)
+        let waitedOut = Atomic(false)
+        runner.run(tasks: 8) { task in
+            if first.compareExchange(expected: -1, desired: task, ordering: .sequentiallyConsistent).exchanged {
+                for _ in 1..<8 where othersDone.wait(timeout: .now() + .seconds(10)) == .timedOut {
+                    waitedOut.store(true, ordering: .sequentiallyConsistent)
+                }
+            } else {
+                othersDone.signal()
+            }
+        }
+        let timedOut = waitedOut.load(ordering: .sequentiallyConsistent)
+        #expect(!timedOut)
+
+        let fewer = Mutex<[Int]>([])
+        runner.run(tasks: 1) { task in fewer.withLock { $0.append(task) } }
+        #expect(fewer.withLock { $0 } == [0])
+    }
+
     @Test("One thread runs the body on the caller only")
     func single() {
         let runner = ParallelRunner(threads: 1, name: "test-runner")
