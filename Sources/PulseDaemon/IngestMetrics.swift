@@ -16,6 +16,8 @@ public struct IngestMetrics: Sendable {
     public let repartitionRecords: Counter
     public let windowsOpen: Gauge
     public let stateBytes: Gauge
+    /// Event ids the deduplicators remember (8 bytes each, plus the set's overhead).
+    public let dedupEntries: Gauge
     /// Entities the crisis detectors track, by level.
     public let detectorEntities: [EntityLevel: Gauge]
     public let rebalances: Counter
@@ -104,6 +106,7 @@ public struct IngestMetrics: Sendable {
         )
         self.windowsOpen = Gauge(label: "crowdpulse_windows_open", dimensions: [], factory: factory)
         self.stateBytes = Gauge(label: "crowdpulse_state_bytes", dimensions: [], factory: factory)
+        self.dedupEntries = Gauge(label: "crowdpulse_dedup_entries", dimensions: [], factory: factory)
         var entities: [EntityLevel: Gauge] = [:]
         for level in EntityLevel.allCases {
             entities[level] = Gauge(

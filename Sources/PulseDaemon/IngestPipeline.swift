@@ -354,12 +354,14 @@ public final class IngestPipeline: Sendable {
         for (severity, gauge) in self.metrics.alertsFiring { gauge.record(totals.firing[severity] ?? 0) }
         self.metrics.windowsOpen.record(totals.windows)
         self.metrics.stateBytes.record(totals.bytes)
+        self.metrics.dedupEntries.record(totals.dedupEntries)
     }
 
     /// What the gauges show, summed over the shards.
     private struct TickTotals {
         var windows = 0
         var bytes = 0
+        var dedupEntries = 0
         var firing: [AlertSeverity: Int] = [:]
         var tracked: [EntityLevel: Int] = [:]
     }
@@ -385,6 +387,7 @@ public final class IngestPipeline: Sendable {
             state.evictionsCounted[key] = detector.evictions
         }
         for (partition, ingestor) in state.ingestors {
+            totals.dedupEntries += ingestor.deduplicator.count
             let evicted = ingestor.deduplicator.evictedEarly
             let new = evicted - (state.dedupEvictionsCounted[partition] ?? 0)
             if new > 0 { self.metrics.dedupEvictions.increment(by: new) }

@@ -107,7 +107,10 @@ struct PipelineServiceTests {
             logger: daemonTestLogger
         )
         let total = records.count + 1
-        try await self.runDaemon(daemon) { daemon.stats.current.messages >= total }
+        // The gauges are refreshed once a second: wait for the one that follows the last record.
+        @Sendable func dedupEntries() -> Double? { try? metrics.expectGauge("crowdpulse_dedup_entries").lastValue }
+        try await self.runDaemon(daemon) { daemon.stats.current.messages >= total && dedupEntries() == 4 }
+        #expect(dedupEntries() == 4, "the four accepted event ids (the duplicate adds none)")
 
         let counters = daemon.pipeline.counters
         #expect(counters.records == total)
