@@ -69,6 +69,9 @@ public struct WindowEngine: Sendable {
         public var cascadeCapacity: Int
         /// How long (event time) a subject's cascade memory is kept after its last share.
         public var cascadeTTLMillis: Int64
+        /// Most shares remembered for cascades over all subjects of the partition. Past it, the subjects
+        /// whose last share is oldest are forgotten first, at the next sweep (once per window step).
+        public var cascadeMaxShares: Int
 
         public init(
             window: WindowSpec = .tumbling(60_000),
@@ -79,7 +82,8 @@ public struct WindowEngine: Sendable {
             weights: EngagementWeights = EngagementWeights(),
             uniqueExactLimit: Int = 1000,
             cascadeCapacity: Int = 4096,
-            cascadeTTLMillis: Int64 = 3_600_000
+            cascadeTTLMillis: Int64 = 3_600_000,
+            cascadeMaxShares: Int = 100_000
         ) {
             self.window = window
             self.graceMillis = graceMillis
@@ -90,6 +94,7 @@ public struct WindowEngine: Sendable {
             self.uniqueExactLimit = uniqueExactLimit
             self.cascadeCapacity = cascadeCapacity
             self.cascadeTTLMillis = cascadeTTLMillis
+            self.cascadeMaxShares = cascadeMaxShares
         }
     }
 
@@ -133,11 +138,13 @@ public struct WindowEngine: Sendable {
     /// Open entity-windows.
     public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }
 
-    /// Approximate bytes of state held by open windows.
+    /// Approximate bytes of state held by open windows and cascades.
     public var stateBytes: Int {
-        self.open.values.reduce(0) { total, windows in
+        let windows = self.open.values.reduce(0) { total, windows in
             total + windows.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
         }
+        // A remembered share: its id (inline up to 15 bytes) and depth in a dictionary, and its ring slot.
+        return windows + self.cascadeShares * 56
     }
 
     /// Adds an accepted event; returns what to emit (late notices, and records of windows it closed).
@@ -272,7 +279,23 @@ public struct WindowEngine: Sendable {
             self.cascadeSeen.removeValue(forKey: subject)
             self.cascades.removeValue(forKey: subject)
         }
+        // Within the TTL a busy partition could still remember up to `cascadeCapacity` shares for every
+        // subject (at 7 500 shares/s that grew by 200 MB in ten minutes): the total is capped too.
+        var remembered = self.cascadeShares
+        guard remembered > self.configuration.cascadeMaxShares else { return }
+        let byLastShare = self.cascadeSeen.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
+        for (subject, _) in byLastShare where remembered > self.configuration.cascadeMaxShares {
+            remembered -= self.cascades.removeValue(forKey: subject)?.count ?? 0
+            self.cascadeSeen.removeValue(forKey: subject)
+            self.cascadesForgotten += 1
+        }
     }
+
+    /// Shares remembered for cascades, over all subjects.
+    public var cascadeShares: Int { self.cascades.values.reduce(0) { $0 + $1.count } }
+
+    /// Subjects whose cascades were forgotten before their TTL because of ``Configuration/cascadeMaxShares``.
+    public private(set) var cascadesForgotten = 0
 
     /// Subjects whose cascades are remembered.
     public var cascadeSubjects: Int { self.cascades.count }

@@ -46,6 +46,8 @@ public struct IngestMetrics: Sendable {
     /// before their horizon (cap).
     public let detectorEvictions: Counter
     public let dedupEvictions: Counter
+    /// Subjects whose cascade memory was dropped before its TTL (`kind="cascade"`).
+    public let cascadeEvictions: Counter
     private let deadLetters: [Rejection.Reason: Counter]
     private let acceptedByType: [Event.Kind: Counter]
     private let factory: any MetricsFactory
@@ -127,6 +129,11 @@ public struct IngestMetrics: Sendable {
         self.dedupEvictions = Counter(
             label: "crowdpulse_state_evictions_total",
             dimensions: [("kind", "dedup")],
+            factory: factory
+        )
+        self.cascadeEvictions = Counter(
+            label: "crowdpulse_state_evictions_total",
+            dimensions: [("kind", "cascade")],
             factory: factory
         )
         self.checkpointBytes = Counter(label: "crowdpulse_checkpoint_bytes_total", dimensions: [], factory: factory)

@@ -45,6 +45,7 @@ public final class IngestPipeline: Sendable {
         /// Evictions already counted, per state (restored state brings its own count along).
         var evictionsCounted: [DetectorKey: Int] = [:]
         var dedupEvictionsCounted: [TopicPartition: Int] = [:]
+        var cascadeEvictionsCounted: [TopicPartition: Int] = [:]
     }
 
     /// Where a detector's metric records come from.
@@ -393,6 +394,11 @@ public final class IngestPipeline: Sendable {
             if new > 0 { self.metrics.dedupEvictions.increment(by: new) }
             state.dedupEvictionsCounted[partition] = evicted
         }
+        for (partition, engine) in state.engines {
+            let new = engine.cascadesForgotten - (state.cascadeEvictionsCounted[partition] ?? 0)
+            if new > 0 { self.metrics.cascadeEvictions.increment(by: new) }
+            state.cascadeEvictionsCounted[partition] = engine.cascadesForgotten
+        }
         for partition in state.engines.keys.sorted() {
             // Silent is not idle when the log has records this member has not read yet (a rebalance
             // pauses fetching, a restore or a slow batch holds it up): closing then would make those
@@ -734,6 +740,7 @@ public final class IngestPipeline: Sendable {
                 state.gapChecked.removeValue(forKey: partition)
                 state.evictionsCounted.removeValue(forKey: .subject(partition))
                 state.dedupEvictionsCounted.removeValue(forKey: partition)
+                state.cascadeEvictionsCounted.removeValue(forKey: partition)
                 if partition.topic == self.topics.repartition {
                     state.evictionsCounted.removeValue(forKey: .brand(partition.partition))
                 }
@@ -944,6 +951,7 @@ public final class IngestPipeline: Sendable {
                 state.detectors[.subject(partition)] = self.detection == nil ? nil : detector
                 state.evictionsCounted[.subject(partition)] = detector?.evictions
                 state.dedupEvictionsCounted[partition] = deduplicator?.evictedEarly
+                state.cascadeEvictionsCounted[partition] = engine?.cascadesForgotten
                 state.announced.removeValue(forKey: partition)
                 state.processed[partition] = offset
             }

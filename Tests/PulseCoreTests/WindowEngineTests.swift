@@ -276,4 +276,38 @@ struct WindowMemoryTests {
         #expect(engine.openWindowCount <= 4)
         _ = t0
     }
+
+    @Test("Cascade memory is capped per partition: past the cap, the subjects whose last share is oldest go first")
+    func cascadeCap() {
+        var engine = WindowEngine(
+            configuration: .init(window: .tumbling(10_000), graceMillis: 0, cascadeMaxShares: 10)
+        )
+        // Ten subjects, three shares each, s0 the oldest: 30 shares remembered, over the cap of 10.
+        for subject in 0..<10 {
+            for share in 0..<3 {
+                let seconds = Double(subject) * 0.5 + Double(share) * 0.1
+                _ = engine.add(
+                    WindowEngineTests.make("s\(subject)-\(share)", .share, at: seconds, subject: "s\(subject)")
+                )
+            }
+        }
+        #expect(engine.cascadeShares == 30)
+        // The first window closes (grace 0): the sweep forgets s0 … s6, keeping s7, s8, s9 (9 shares).
+        _ = engine.add(WindowEngineTests.make("close", .like, at: 10.5, subject: "other"))
+        #expect(engine.cascadeShares == 9)
+        #expect(engine.cascadesForgotten == 7)
+        #expect(engine.cascadeSubjects == 3)
+        // A re-share of a kept subject's share still gets its depth; one of a forgotten subject's gets 1.
+        let outputs =
+            engine.add(WindowEngineTests.make("r9", .share, at: 11, subject: "s9", parent: "s9-2"))
+            + engine.add(WindowEngineTests.make("r0", .share, at: 11.1, subject: "s0", parent: "s0-2"))
+            + engine.closeAll()
+        var depths: [String: [Int: Int]] = [:]
+        for case .metrics(let record) in outputs
+        where record.key.level == .subject && record.windowStart == WindowEngineTests.at(10) {
+            depths[record.key.entity] = record.aggregate.sharesByDepth
+        }
+        #expect(depths["s9"] == [2: 1])
+        #expect(depths["s0"] == [1: 1])
+    }
 }
