@@ -36,6 +36,20 @@ struct PipelineServiceTests {
         )
     }
 
+    /// A consumer that only asks for `group`'s committed offsets of the three input partitions.
+    func committedProbe(_ client: KafkaClientConfiguration, group: String) throws -> KafkaConsumer {
+        try KafkaConsumer(
+            configuration: .init(client: client, groupID: group, topics: ["crowdpulse.events"]),
+            logger: daemonTestLogger
+        )
+    }
+
+    /// The group's committed offsets summed over the input partitions (none committed counts 0).
+    func committedTotal(_ probe: KafkaConsumer) throws -> Int64 {
+        try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
+            .map(\.offset).filter { $0 >= 0 }.reduce(0, +)
+    }
+
     func makeBroker() throws -> EmbeddedBroker {
         try EmbeddedBroker(
             topics: TopicNames().provisioning(inputPartitions: 3, outputPartitions: 1).map {
@@ -266,14 +280,8 @@ struct PipelineServiceTests {
                 logger: daemonTestLogger
             ).run()
         }
-        let probe = try KafkaConsumer(
-            configuration: .init(client: client, groupID: "prompt", topics: ["crowdpulse.events"]),
-            logger: daemonTestLogger
-        )
-        func committed() throws -> Int64 {
-            try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
-                .map(\.offset).filter { $0 >= 0 }.reduce(0, +)
-        }
+        let probe = try self.committedProbe(client, group: "prompt")
+        func committed() throws -> Int64 { try self.committedTotal(probe) }
         func waitForCommitted(_ expected: Int64, within seconds: Int) async throws -> Int64 {
             let deadline = ContinuousClock.now + .seconds(seconds)
             var value = try committed()
@@ -326,14 +334,8 @@ struct PipelineServiceTests {
         try broker.setGroupCoordinator("overlap", broker: 1)
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
         let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
-        let probe = try KafkaConsumer(
-            configuration: .init(client: client, groupID: "overlap", topics: ["crowdpulse.events"]),
-            logger: daemonTestLogger
-        )
-        func committed() throws -> Int64 {
-            try probe.committed((0..<3).map { TopicPartition("crowdpulse.events", $0) })
-                .map(\.offset).filter { $0 >= 0 }.reduce(0, +)
-        }
+        let probe = try self.committedProbe(client, group: "overlap")
+        func committed() throws -> Int64 { try self.committedTotal(probe) }
         // Records that are dead-lettered: each one is an output the commit must wait for.
         func produceBad(_ count: Int, _ label: String) async throws {
             for index in 0..<count {
