@@ -112,7 +112,7 @@ final class CheckpointEncoding: Sendable {
 /// (copies of values, nearly free) and encoded on another thread; the checkpoint chunks are queued and
 /// delivered (with every output produced before them); then the markers confirming the checkpoints;
 /// then the offsets. Kafka Streams flushes in place, stopping processing for as long as the deliveries take
-/// (on this machine 20 % of a benchmark run). Here the steps wait on the producer's delivery epochs
+/// (with 10 ms to the broker, 2 s of a 15 s benchmark run; docs/performance.md). Here the steps wait on the producer's delivery epochs
 /// instead of a flush: the pipeline keeps processing, its new outputs go into a later epoch, and the
 /// commit moves on as soon as its own epoch is delivered. What is committed is unchanged: the offsets
 /// of the state the checkpoints hold, once everything that state produced is delivered.
