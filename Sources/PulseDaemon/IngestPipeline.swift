@@ -775,7 +775,9 @@ public final class IngestPipeline: Sendable {
         )
         self.runner.run(tasks: self.shards.count) { index in
             let part = self.shards[index].state.withLock { self.capture(partitions, state: &$0) }
-            parts.withLock { $0[index] = (part.captures.map { $0.encoded() }, part.offsets) }
+            // Encoded outside both locks: under `parts`' lock the shards would encode one at a time.
+            let snapshots = part.captures.map { $0.encoded() }
+            parts.withLock { $0[index] = (snapshots, part.offsets) }
         }
         let all = parts.withLock { $0 }
         var snapshots = all.flatMap(\.snapshots)
