@@ -24,8 +24,8 @@ public struct Deduplicator: Sendable {
     public let configuration: Configuration
     /// id hash → the bucket it was last recorded in.
     private var seen: [UInt64: Int64] = [:]
-    /// bucket → the hashes recorded in it, for eviction.
-    private var buckets: [Int64: [UInt64]] = [:]
+    /// bucket → the hashes recorded in it, for eviction and checkpoints.
+    private var buckets: [Int64: HashLog] = [:]
     private var newestBucket: Int64?
     /// Ids forgotten before their horizon because of ``Configuration/maxEntries``.
     public private(set) var evictedEarly = 0
@@ -47,7 +47,7 @@ public struct Deduplicator: Sendable {
         // without remembering it; the window stage decides whether it is late.
         if let newest = self.newestBucket, bucket < newest - horizonBuckets { return false }
         self.seen[hash] = bucket
-        self.buckets[bucket, default: []].append(hash)
+        self.buckets[bucket, default: HashLog()].append(hash)
         if bucket > (self.newestBucket ?? Int64.min) {
             self.newestBucket = bucket
             // At most horizon/bucket + 1 buckets are alive, so scanning their keys is cheap.
@@ -63,9 +63,11 @@ public struct Deduplicator: Sendable {
 
     private mutating func forget(_ bucket: Int64, early: Bool) {
         guard let hashes = self.buckets.removeValue(forKey: bucket) else { return }
-        for hash in hashes where self.seen[hash] == bucket {
-            self.seen.removeValue(forKey: hash)
-            if early { self.evictedEarly += 1 }
+        hashes.forEach { hash in
+            if self.seen[hash] == bucket {
+                self.seen.removeValue(forKey: hash)
+                if early { self.evictedEarly += 1 }
+            }
         }
     }
 
@@ -75,6 +77,36 @@ public struct Deduplicator: Sendable {
 
     static func ceilDiv(_ value: Int64, _ divisor: Int64) -> Int64 {
         (value + divisor - 1) / divisor
+    }
+}
+
+/// The hashes of one bucket in the order they were recorded, in blocks of ``blockSize``: a block is never
+/// changed once full. A checkpoint's capture (``Deduplicator/Checkpoint``) shares the blocks, so the next
+/// hash recorded copies at most the one block being filled, not the whole bucket.
+struct HashLog: Sendable {
+    static let blockSize = 4096
+    private var full: [[UInt64]] = []
+    private var last: [UInt64] = []
+    private(set) var count = 0
+
+    mutating func append(_ hash: UInt64) {
+        if self.last.isEmpty { self.last.reserveCapacity(Self.blockSize) }
+        self.last.append(hash)
+        self.count += 1
+        if self.last.count == Self.blockSize {
+            self.full.append(self.last)
+            self.last = []
+        }
+    }
+
+    func forEach(_ body: (UInt64) throws -> Void) rethrows {
+        for block in self.full { for hash in block { try body(hash) } }
+        for hash in self.last { try body(hash) }
+    }
+
+    func write(to writer: inout BinaryWriter) {
+        for block in self.full { writer.fixed64s(block) }
+        writer.fixed64s(self.last)
     }
 }
 
@@ -93,17 +125,45 @@ extension Deduplicator {
     /// is absent, and a bucket is always forgotten whole), so the lists are written as they are: no lookup
     /// and no sort per id, which made this the largest part of a checkpoint.
     public func write(to writer: inout BinaryWriter) {
-        writer.byte(Self.stateVersion)
-        writer.optionalInt(self.newestBucket)
-        writer.int(self.evictedEarly)
-        writer.varint(UInt64(self.seen.count))
-        let buckets = self.buckets.keys.sorted()
-        writer.varint(UInt64(buckets.count))
-        for bucket in buckets {
-            let hashes = self.buckets[bucket, default: []]
-            writer.int(bucket)
-            writer.varint(UInt64(hashes.count))
-            writer.fixed64s(hashes)
+        self.checkpoint.write(to: &writer)
+    }
+
+    /// What a checkpoint writes, without the lookup table (which it does not need): taking it costs next to
+    /// nothing, and unlike a copy of the whole deduplicator it leaves the table unshared, so the next id
+    /// recorded does not copy the table (at 50 000 events/s with a 2-minute horizon: ~200 MB per checkpoint).
+    public var checkpoint: Checkpoint {
+        Checkpoint(
+            newestBucket: self.newestBucket,
+            evictedEarly: self.evictedEarly,
+            count: self.seen.count,
+            buckets: self.buckets
+        )
+    }
+
+    /// The remembered ids at one instant, to encode away from the deduplicator (``checkpoint``).
+    public struct Checkpoint: Sendable {
+        let newestBucket: Int64?
+        let evictedEarly: Int
+        let count: Int
+        let buckets: [Int64: HashLog]
+
+        /// Ids remembered.
+        public var entries: Int { self.count }
+
+        /// Appends the ids as ``Deduplicator/write(to:)`` does.
+        public func write(to writer: inout BinaryWriter) {
+            writer.byte(Deduplicator.stateVersion)
+            writer.optionalInt(self.newestBucket)
+            writer.int(self.evictedEarly)
+            writer.varint(UInt64(self.count))
+            let buckets = self.buckets.keys.sorted()
+            writer.varint(UInt64(buckets.count))
+            for bucket in buckets {
+                let hashes = self.buckets[bucket]!
+                writer.int(bucket)
+                writer.varint(UInt64(hashes.count))
+                hashes.write(to: &writer)
+            }
         }
     }
 
@@ -126,8 +186,7 @@ extension Deduplicator {
                 throw reader.error("bucket \(bucket) after the newest bucket")
             }
             let count = try reader.count()
-            var hashes: [UInt64] = []
-            hashes.reserveCapacity(count)
+            var hashes = HashLog()
             for _ in 0..<count {
                 let hash = try reader.fixed64()
                 guard self.seen.updateValue(bucket, forKey: hash) == nil else {
@@ -135,7 +194,7 @@ extension Deduplicator {
                 }
                 hashes.append(hash)
             }
-            guard !hashes.isEmpty, self.buckets.updateValue(hashes, forKey: bucket) == nil else {
+            guard hashes.count > 0, self.buckets.updateValue(hashes, forKey: bucket) == nil else {
                 throw reader.error("bucket \(bucket) empty or written twice")
             }
         }

@@ -823,7 +823,7 @@ public final class IngestPipeline: Sendable {
                 )
             } else {
                 parts = .input(
-                    deduplicator: state.ingestors[partition]?.deduplicator,
+                    deduplicator: state.ingestors[partition]?.deduplicator.checkpoint,
                     engine: state.engines[partition],
                     detector: state.detectors[.subject(partition)]
                 )
@@ -839,7 +839,7 @@ public final class IngestPipeline: Sendable {
     /// One partition's state at a checkpoint, before it is encoded (``IngestPipeline/capture(_:)``).
     public struct StateCapture: Sendable {
         enum Parts: Sendable {
-            case input(deduplicator: Deduplicator?, engine: WindowEngine?, detector: CrisisDetector?)
+            case input(deduplicator: Deduplicator.Checkpoint?, engine: WindowEngine?, detector: CrisisDetector?)
             case brandStage(merger: BrandMerger?, detector: CrisisDetector?)
         }
 

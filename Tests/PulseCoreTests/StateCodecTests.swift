@@ -427,6 +427,51 @@ extension StateCodecTests {
         )
     }
 
+    @Test("Deduplicator: a checkpoint keeps its instant while ids are recorded after it, across full blocks")
+    func deduplicatorCheckpointIsolation() throws {
+        let configuration = Deduplicator.Configuration(
+            horizonMillis: 120_000,
+            maxEntries: 100_000,
+            bucketMillis: 60_000
+        )
+        var deduplicator = Deduplicator(configuration: configuration)
+        // One bucket of 10 000 ids: two full blocks of the bucket's log and part of a third.
+        var repeated = 0
+        for index in 0..<10_000 where deduplicator.isDuplicate(eventID: "a-\(index)", occurredAt: 1_000 + Int64(index))
+        {
+            repeated += 1
+        }
+        let checkpoint = deduplicator.checkpoint
+        let atCheckpoint = Self.encode { deduplicator.write(to: &$0) }
+        // After it: the third block fills, a fourth starts, and a second bucket opens.
+        for index in 0..<7_000
+        where deduplicator.isDuplicate(eventID: "b-\(index)", occurredAt: 30_000 + Int64(index) * 10) {
+            repeated += 1
+        }
+        #expect(repeated == 0)
+        #expect(Self.encode { checkpoint.write(to: &$0) } == atCheckpoint)
+        #expect(checkpoint.entries == 10_000)
+
+        let now = Self.encode { deduplicator.write(to: &$0) }
+        var restored = try Self.decode(now) { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+            try Deduplicator(reading: &reader, configuration: configuration)
+        }
+        #expect(restored.count == 17_000)
+        #expect(Self.encode { restored.write(to: &$0) } == now)
+        var repeats = 0
+        for index in 0..<10_000 where restored.isDuplicate(eventID: "a-\(index)", occurredAt: 50_000) { repeats += 1 }
+        for index in 0..<7_000 where restored.isDuplicate(eventID: "b-\(index)", occurredAt: 50_000) { repeats += 1 }
+        #expect(repeats == 17_000)
+        // Three minutes on, the first bucket (13 000 ids over four blocks) is forgotten; the second is not.
+        let new = restored.isDuplicate(eventID: "c-0", occurredAt: 181_000)
+        #expect(!new)
+        #expect(restored.count == 4_001)
+        let forgotten = restored.isDuplicate(eventID: "a-4097", occurredAt: 181_000)
+        let remembered = restored.isDuplicate(eventID: "b-6999", occurredAt: 181_000)
+        #expect(!forgotten)
+        #expect(remembered)
+    }
+
     @Test("Deduplicator: truncated or damaged state is an error, never a crash")
     func deduplicatorDamage() {
         let configuration = Deduplicator.Configuration(horizonMillis: 60_000, maxEntries: 700, bucketMillis: 10_000)
