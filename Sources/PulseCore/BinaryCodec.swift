@@ -251,7 +251,7 @@ extension WindowAggregate {
             throw BinaryDecodingError(offset: reader.offset, reason: "\(counts.count) event counts")
         }
         self.init(exactLimit: 0)
-        self.counts = counts
+        self.counts = KindCounts(counts)
         self.users = try UniqueCounter(reading: &reader)
         self.sharesWithParent = try reader.int()
         self.sharesWithoutParent = try reader.int()

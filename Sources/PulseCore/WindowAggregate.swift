@@ -24,7 +24,7 @@ public struct EntityKey: Sendable, Hashable, Comparable {
 /// partials computed on several input partitions combine into the brand's record.
 public struct WindowAggregate: Sendable, Equatable, Codable {
     /// Events per type, indexed by `Event.Kind.rawValue`.
-    public var counts: [Int] = [0, 0, 0, 0, 0]
+    public var counts = KindCounts()
     public var users: UniqueCounter
     /// Shares that re-shared another (`parent_event_id` present) and shares without a parent.
     public var sharesWithParent = 0
@@ -141,6 +141,65 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
         bytes += self.sharerFollowers.reduce(0) { $0 + 24 + $1.key.utf8.count }
         bytes += self.crisis?.stateBytes ?? 0
         return bytes
+    }
+}
+
+/// Events per type, indexed by `Event.Kind.rawValue`, held inline: most aggregates are created for one or
+/// a few events (one per entity and window), and an array here cost a heap allocation per aggregate, and
+/// another per aggregate changed after each checkpoint's capture (copy on write). Encoded as an array.
+public struct KindCounts: Sendable, Equatable, Codable, RandomAccessCollection, MutableCollection {
+    private var like = 0
+    private var comment = 0
+    private var share = 0
+    private var purchase = 0
+    private var view = 0
+
+    public init() {}
+
+    /// Counts in `Event.Kind.rawValue` order; `values` must hold one per kind.
+    public init(_ values: [Int]) {
+        precondition(values.count == Event.Kind.allCases.count, "one count per event kind")
+        for (index, value) in values.enumerated() { self[index] = value }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { 5 }
+
+    public subscript(index: Int) -> Int {
+        get {
+            switch index {
+            case 0: return self.like
+            case 1: return self.comment
+            case 2: return self.share
+            case 3: return self.purchase
+            case 4: return self.view
+            default: preconditionFailure("no event kind \(index)")
+            }
+        }
+        set {
+            switch index {
+            case 0: self.like = newValue
+            case 1: self.comment = newValue
+            case 2: self.share = newValue
+            case 3: self.purchase = newValue
+            case 4: self.view = newValue
+            default: preconditionFailure("no event kind \(index)")
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let values = try [Int](from: decoder)
+        guard values.count == Event.Kind.allCases.count else {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "\(values.count) event counts")
+            )
+        }
+        self.init(values)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try Array(self).encode(to: encoder)
     }
 }
 

@@ -38,6 +38,13 @@ struct RepartitionMessageTests {
             #expect(RepartitionMessage.decode(bytes[...]) == message)
             let json = try JSONEncoder().encode(message)
             #expect(RepartitionMessage.decode(Array(json)[...]) == message)
+            if message.aggregate != nil {
+                // The counts per event type stay a JSON array, as older instances write and read them.
+                let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+                let counts = try #require((object["aggregate"] as? [String: Any])?["counts"] as? [Int])
+                #expect(counts == Array(aggregate.counts))
+                #expect(counts.reduce(0, +) > 0)
+            }
             #expect(RepartitionMessage.decode(bytes.dropLast()) == nil)
         }
         #expect(RepartitionMessage.decode([RepartitionMessage.binaryMagic, 7][...]) == nil)
