@@ -50,6 +50,7 @@ struct BenchPipeline: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         _ = bootstrapPrometheus()
+        Machine.startReleasingFreeMemory()
         let daemon = try Daemon(configuration: settings.daemon, logger: logger)
         let services = ServiceGroup(services: [daemon.service], logger: logger)
         let running = Task { try await services.run() }

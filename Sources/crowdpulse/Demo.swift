@@ -90,6 +90,7 @@ struct Demo: AsyncParsableCommand {
             stepMillis: window,
             lifecycle: .init(forMillis: window, keepFiringForMillis: 60_000, cooldownMillis: 120_000)
         )
+        Machine.startReleasingFreeMemory()
         let daemon = try Daemon(
             configuration: configuration,
             stats: stats,

@@ -82,6 +82,7 @@ struct Run: AsyncParsableCommand {
             await TopicProvisioner(admin: admin, logger: logger).ensure(topics)
         }
         let registry = bootstrapPrometheus()
+        Machine.startReleasingFreeMemory()
         let daemon = try Daemon(
             configuration: daemonConfiguration,
             logger: logger,
