@@ -216,10 +216,21 @@ public struct FollowerCount: Sendable, Equatable, Codable {
 
 /// Cascade depths of a subject's recent shares, bounded: at most `capacity` shares are remembered, the
 /// oldest forgotten first. A share whose parent is unknown or forgotten has depth 1.
+///
+/// The shares and their depths sit in a ring in the order they came; a dictionary maps each id to its slot.
+/// A checkpoint writes the ring as it is, without a lookup per share (it was one hashed string lookup per
+/// remembered share per checkpoint, a visible part of a live run's profile).
 public struct CascadeTracker: Sendable {
+    struct Share: Sendable {
+        var id: String
+        var depth: Int
+    }
+
     public let capacity: Int
-    private var depths: [String: Int] = [:]
-    private var order: [String] = []
+    /// Share id → its slot in `ring`.
+    private var slots: [String: Int] = [:]
+    private var ring: [Share] = []
+    /// The oldest share's slot once the ring is full (0 until then).
     private var head = 0
 
     public init(capacity: Int = 4096) {
@@ -228,21 +239,22 @@ public struct CascadeTracker: Sendable {
 
     /// Records a share and returns its depth.
     public mutating func record(shareID: String, parentID: String?) -> Int {
-        let depth = parentID.flatMap { self.depths[$0] }.map { $0 + 1 } ?? 1
-        if self.depths[shareID] == nil {
-            if self.order.count < self.capacity {
-                self.order.append(shareID)
-            } else {
-                self.depths.removeValue(forKey: self.order[self.head])
-                self.order[self.head] = shareID
-                self.head = (self.head + 1) % self.capacity
-            }
+        let depth = parentID.flatMap { self.slots[$0] }.map { self.ring[$0].depth + 1 } ?? 1
+        if let slot = self.slots[shareID] {
+            self.ring[slot].depth = depth
+        } else if self.ring.count < self.capacity {
+            self.slots[shareID] = self.ring.count
+            self.ring.append(Share(id: shareID, depth: depth))
+        } else {
+            self.slots.removeValue(forKey: self.ring[self.head].id)
+            self.ring[self.head] = Share(id: shareID, depth: depth)
+            self.slots[shareID] = self.head
+            self.head = (self.head + 1) % self.capacity
         }
-        self.depths[shareID] = depth
         return depth
     }
 
-    public var count: Int { self.depths.count }
+    public var count: Int { self.slots.count }
 }
 
 // MARK: - Binary state
@@ -283,10 +295,10 @@ extension CascadeTracker {
     func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.capacity))
         writer.varint(UInt64(self.head))
-        writer.varint(UInt64(self.order.count))
-        for shareID in self.order {
-            writer.string(shareID)
-            writer.int(self.depths[shareID] ?? 1)
+        writer.varint(UInt64(self.ring.count))
+        for share in self.ring {
+            writer.string(share.id)
+            writer.int(share.depth)
         }
     }
 
@@ -300,14 +312,14 @@ extension CascadeTracker {
         else { throw reader.error("cascade ring of \(count) shares, capacity \(capacity), head \(head)") }
         self.init(capacity: Int(capacity))
         self.head = Int(head)
-        self.order.reserveCapacity(count)
-        self.depths.reserveCapacity(count)
-        for _ in 0..<count {
-            let shareID = try reader.string()
-            guard self.depths.updateValue(try reader.int(), forKey: shareID) == nil else {
+        self.ring.reserveCapacity(count)
+        self.slots.reserveCapacity(count)
+        for slot in 0..<count {
+            let id = try reader.string()
+            guard self.slots.updateValue(slot, forKey: id) == nil else {
                 throw reader.error("share remembered twice in a cascade")
             }
-            self.order.append(shareID)
+            self.ring.append(Share(id: id, depth: try reader.int()))
         }
     }
 }

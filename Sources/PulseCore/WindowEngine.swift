@@ -374,18 +374,19 @@ extension WindowEngine {
         // Revisions and dirty marks only ever exist for open entity-windows (`emitUpdates` and `add` set
         // them next to `open`, `closeWindows` removes all three together), and a stored revision is at least
         // 1: they are written with the aggregate, 0 meaning none.
+        // Entries sorted with their values (no lookup per entry), and revisions and dirty marks looked up only
+        // when there are any (`final` emit mode has none): this runs over every open window each checkpoint.
         writer.varint(UInt64(self.open.count))
-        for start in self.open.keys.sorted() {
-            let windows = self.open[start, default: [:]]
+        for (start, windows) in self.open.sorted(by: { $0.key < $1.key }) {
             let revisions = self.revisions[start] ?? [:]
             let dirty = self.dirty[start] ?? []
             writer.int(start)
             writer.varint(UInt64(windows.count))
-            for key in windows.keys.sorted() {
+            for (key, aggregate) in windows.sorted(by: { $0.key < $1.key }) {
                 key.write(to: &writer)
-                writer.varint(UInt64(revisions[key] ?? 0))
-                writer.bool(dirty.contains(key))
-                windows[key]?.write(to: &writer)
+                writer.varint(UInt64(revisions.isEmpty ? 0 : revisions[key] ?? 0))
+                writer.bool(!dirty.isEmpty && dirty.contains(key))
+                aggregate.write(to: &writer)
             }
         }
 
@@ -398,14 +399,14 @@ extension WindowEngine {
         }
 
         writer.varint(UInt64(self.cascades.count))
-        for subject in self.cascades.keys.sorted() {
+        for (subject, cascade) in self.cascades.sorted(by: { $0.key < $1.key }) {
             writer.string(subject)
-            self.cascades[subject]?.write(to: &writer)
+            cascade.write(to: &writer)
         }
         writer.varint(UInt64(self.cascadeSeen.count))
-        for subject in self.cascadeSeen.keys.sorted() {
+        for (subject, seen) in self.cascadeSeen.sorted(by: { $0.key < $1.key }) {
             writer.string(subject)
-            writer.int(self.cascadeSeen[subject] ?? 0)
+            writer.int(seen)
         }
     }
 

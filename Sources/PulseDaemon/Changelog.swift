@@ -27,7 +27,10 @@ public final class Changelog: Sendable {
     public static let chunkBytes = 512 * 1024
     static let magic: UInt8 = 0xC5
     static let chunkKind: UInt8 = 1
-    static let markerKind: UInt8 = 2
+    /// A marker whose checksum is ``checksum(_:)``.
+    static let markerKind: UInt8 = 3
+    /// A marker of versions before 2026-11-27, checksummed byte by byte (``legacyChecksum(_:)``): still read.
+    static let legacyMarkerKind: UInt8 = 2
 
     /// One partition's encoded state and the input offset it reflects (the next offset to process).
     public struct Snapshot: Sendable {
@@ -199,8 +202,43 @@ public final class Changelog: Sendable {
         return Restored(offset: found.offset, state: found.state, recordsRead: read, duration: clock.now - started)
     }
 
-    /// FNV-1a over the state bytes: catches a chunk from another checkpoint or a damaged record.
+    /// A checksum of the state bytes, eight at a time: catches a chunk from another checkpoint or a damaged
+    /// record. Each word goes through a multiply-rotate-multiply round (the round of xxHash's 64-bit
+    /// variant, one lane), the tail byte by byte, then the length and a final avalanche.
+    ///
+    /// FNV-1a byte by byte (``legacyChecksum(_:)``) took 8 % of the daemon's CPU in a live run at 50 000
+    /// events/s, where checkpoints write 100–200 MB per second; this reads several bytes per cycle.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        let prime1: UInt64 = 0x9E37_79B1_85EB_CA87
+        let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+        let prime3: UInt64 = 0x1656_67B1_9E37_79F9
+        let prime5: UInt64 = 0x27D4_EB2F_1656_67C5
+        func rotate(_ value: UInt64, _ bits: UInt64) -> UInt64 { (value << bits) | (value >> (64 - bits)) }
+        return bytes.withUnsafeBytes { raw in
+            var hash = prime5
+            var offset = 0
+            while offset + 8 <= raw.count {
+                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                hash ^= rotate(word &* prime2, 31) &* prime1
+                hash = rotate(hash, 27) &* prime1 &+ prime3
+                offset += 8
+            }
+            while offset < raw.count {
+                hash ^= UInt64(raw[offset]) &* prime5
+                hash = rotate(hash, 11) &* prime1
+                offset += 1
+            }
+            hash ^= UInt64(raw.count)
+            hash ^= hash >> 33
+            hash = hash &* prime2
+            hash ^= hash >> 29
+            hash = hash &* prime3
+            return hash ^ (hash >> 32)
+        }
+    }
+
+    /// FNV-1a over the state bytes: the checksum of markers of kind ``legacyMarkerKind``.
+    static func legacyChecksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return hash
@@ -240,22 +278,32 @@ struct RestoreScan {
         var reader = BinaryReader(value)
         do throws(BinaryDecodingError) {
             guard try reader.byte() == Changelog.magic else { return }
-            switch try reader.byte() {
+            let kind = try reader.byte()
+            switch kind {
             case Changelog.chunkKind:
                 let parts = text.split(separator: "/")
                 guard parts.count == 2, let slot = Int(parts[0]), slot == 0 || slot == 1 else { return }
                 let offset = try reader.int64()
                 let index = Int(try reader.varint())
                 self.chunks[slot][index] = (offset, value[reader.offset...])
-            case Changelog.markerKind:
+            case Changelog.markerKind, Changelog.legacyMarkerKind:
                 guard text == "marker" else { return }
+                let legacy = kind == Changelog.legacyMarkerKind
                 let offset = try reader.int64()
                 let slot = try reader.byte()
                 let count = Int(try reader.varint())
                 let size = Int(try reader.varint())
                 let checksum = try reader.fixed64()
                 let fingerprint = try reader.fixed64()
-                self.confirm(offset: offset, slot: slot, count: count, size: size, checksum: checksum, fingerprint)
+                self.confirm(
+                    offset: offset,
+                    slot: slot,
+                    count: count,
+                    size: size,
+                    checksum: checksum,
+                    legacy: legacy,
+                    fingerprint
+                )
             default:
                 return
             }
@@ -270,6 +318,7 @@ struct RestoreScan {
         count: Int,
         size: Int,
         checksum: UInt64,
+        legacy: Bool,
         _ fingerprint: UInt64
     ) {
         guard fingerprint == self.fingerprint else {
@@ -290,7 +339,8 @@ struct RestoreScan {
             }
             state.append(contentsOf: chunk.payload)
         }
-        guard state.count == size, Changelog.checksum(state[...]) == checksum else {
+        let computed = legacy ? Changelog.legacyChecksum(state[...]) : Changelog.checksum(state[...])
+        guard state.count == size, computed == checksum else {
             self.skipped = "checkpoint at offset \(offset) fails its checksum"
             return
         }

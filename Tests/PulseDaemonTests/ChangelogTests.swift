@@ -21,15 +21,22 @@ struct RestoreScanTests {
         return writer.bytes + payload
     }
 
-    func marker(offset: Int64, slot: UInt8, state: [UInt8], chunks: Int, fingerprint: UInt64? = nil) -> [UInt8] {
+    func marker(
+        offset: Int64,
+        slot: UInt8,
+        state: [UInt8],
+        chunks: Int,
+        fingerprint: UInt64? = nil,
+        legacy: Bool = false
+    ) -> [UInt8] {
         var writer = BinaryWriter()
         writer.byte(Changelog.magic)
-        writer.byte(Changelog.markerKind)
+        writer.byte(legacy ? Changelog.legacyMarkerKind : Changelog.markerKind)
         writer.int(offset)
         writer.byte(slot)
         writer.varint(UInt64(chunks))
         writer.varint(UInt64(state.count))
-        writer.fixed64(Changelog.checksum(state[...]))
+        writer.fixed64(legacy ? Changelog.legacyChecksum(state[...]) : Changelog.checksum(state[...]))
         writer.fixed64(fingerprint ?? self.fingerprint)
         return writer.bytes
     }
@@ -101,6 +108,44 @@ struct RestoreScanTests {
         )
         #expect(corrupt.latest?.offset == 10)
         #expect(corrupt.skipped?.contains("checksum") == true)
+    }
+
+    @Test("A marker of the previous version (checksummed byte by byte) still restores; a mixed-up kind does not")
+    func legacyMarker() {
+        let state: [UInt8] = Array(0..<37)
+        let chunks: [(String, [UInt8]?)] = [
+            ("0/0", self.chunk(offset: 10, index: 0, Array(state[0..<20]))),
+            ("0/1", self.chunk(offset: 10, index: 1, Array(state[20...]))),
+        ]
+        let legacy = self.scan(
+            chunks + [("marker", self.marker(offset: 10, slot: 0, state: state, chunks: 2, legacy: true))]
+        )
+        #expect(legacy.latest?.state == state)
+        // The previous version's checksum under the current kind is a damaged marker.
+        var mislabelled = self.marker(offset: 10, slot: 0, state: state, chunks: 2, legacy: true)
+        mislabelled[1] = Changelog.markerKind
+        let wrong = self.scan(chunks + [("marker", mislabelled)])
+        #expect(wrong.latest == nil)
+        #expect(wrong.skipped?.contains("checksum") == true)
+    }
+
+    @Test("The checksum changes with any one bit flipped, at any position, and with the length")
+    func checksumSensitivity() {
+        var random = SplitMix64(seed: 9)
+        let state = (0..<1_027).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let reference = Changelog.checksum(state[...])
+        var collisions = 0
+        for position in state.indices {
+            for bit in 0..<8 {
+                var flipped = state
+                flipped[position] ^= UInt8(1) << UInt8(bit)
+                if Changelog.checksum(flipped[...]) == reference { collisions += 1 }
+            }
+        }
+        #expect(collisions == 0)
+        #expect(Changelog.checksum(state.dropLast()) != reference)
+        #expect(Changelog.checksum((state + [0])[...]) != reference)
+        #expect(Changelog.checksum([][...]) != Changelog.checksum([0][...]))
     }
 
     @Test("Another window grid, or a tombstone on the marker, means starting empty")
