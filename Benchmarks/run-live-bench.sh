@@ -53,6 +53,10 @@ while kill -0 "$GEN" 2>/dev/null; do
 done
 cat "$WORK/generate.out"
 sleep 15  # the last windows close (grace, then idle close)
+# The daemon's CPU time (user + system, from /proc): at a fixed input rate, its cost per event.
+awk -v events="$(metric crowdpulse_events_accepted_total)" -v hz="$(getconf CLK_TCK)" '{
+  cpu = ($14 + $15) / hz; printf "daemon cpu: %.1f s for %d events (%.2f us/event)\n", cpu, events, events ? cpu * 1e6 / events : 0
+}' "/proc/$DAEMON/stat"
 curl -s "http://127.0.0.1:$PORT/metrics" > "$WORK/metrics.txt"
 quantiles() {
   awk -v name="$1" '
