@@ -90,7 +90,8 @@ struct HashLog: Sendable {
     private(set) var count = 0
 
     mutating func append(_ hash: UInt64) {
-        if self.last.isEmpty { self.last.reserveCapacity(Self.blockSize) }
+        // No capacity reserved up front: a quiet partition's minute may hold a handful of ids, and 32 KiB
+        // per partition and minute would add up over many partitions.
         self.last.append(hash)
         self.count += 1
         if self.last.count == Self.blockSize {
