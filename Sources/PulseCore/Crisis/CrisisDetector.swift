@@ -534,18 +534,33 @@ public struct CrisisDetector: Sendable {
         }
     }
 
-    /// The figures for one entity at `time`; `nil` when the window has too few negative comments to
-    /// matter (the assessment is not worth computing).
+    /// The figures for one entity at `time`; `nil` when the window has too few negative comments, or too
+    /// low a share of them, to matter (the assessment is not worth computing), unless `force`d.
     private func evaluation(of state: EntityState, buckets: [Bucket], at time: Int64, force: Bool) -> Evaluation? {
         let negative = buckets.reduce(0) { $0 + $1.negative }
         let scored = buckets.reduce(0) { $0 + $1.scored }
         guard force || negative >= self.configuration.minNegative else { return nil }
 
-        // Volume baseline: robust statistics of past hourly negatives scaled to one window.
+        // Share baseline: the entity's past share shrunk towards its brand's (subjects) or the stream's.
         let hour = time / 3_600_000
+        let history = state.history
+        let (pastNegative, pastScored) = history.sum(before: hour)
+        let prior = self.prior(for: state)
+        let strength = 200.0
+        let baselineShare = min(0.95, max(0.02, (pastNegative + strength * prior) / (pastScored + strength)))
+        let share = scored > 0 ? Double(negative) / Double(scored) : 0
+        let shareZ =
+            scored > 0
+            ? (share - baselineShare) / (baselineShare * (1 - baselineShare) / Double(scored)).squareRoot() : 0
+
+        // Both alerts need the share to be high: below that, an entity with no live alert has nothing to
+        // evaluate (its lifecycles stay inactive), so the volume baseline and the authenticity assessment,
+        // the costly part, are only worked out for the few entities whose share stands out.
+        guard force || shareZ >= self.configuration.shareZ else { return nil }
+
+        // Volume baseline: robust statistics of past hourly negatives scaled to one window.
         let scale = Double(self.configuration.windowMillis) / 3_600_000
         var samples: [Double] = []
-        let history = state.history
         let knownHours = Int(min(Int64(HourlyHistory.hours), max(0, hour - history.firstHour)))
         if knownHours >= 48 {
             for day in 1...7 {
@@ -566,16 +581,6 @@ public struct CrisisDetector: Sendable {
         let expected = samples.isEmpty ? 0 : Self.median(samples)
         let mad = samples.isEmpty ? 0 : Self.median(samples.map { abs($0 - expected) })
         let spread = max(1.4826 * mad, max(expected, 1).squareRoot())
-
-        // Share baseline: the entity's past share shrunk towards its brand's (subjects) or the stream's.
-        let (pastNegative, pastScored) = history.sum(before: hour)
-        let prior = self.prior(for: state)
-        let strength = 200.0
-        let baselineShare = min(0.95, max(0.02, (pastNegative + strength * prior) / (pastScored + strength)))
-        let share = scored > 0 ? Double(negative) / Double(scored) : 0
-        let shareZ =
-            scored > 0
-            ? (share - baselineShare) / (baselineShare * (1 - baselineShare) / Double(scored)).squareRoot() : 0
 
         // Authenticity over the window's sampled negatives.
         var comments: [NegativeComment] = []
