@@ -179,9 +179,13 @@ public struct WindowEngine: Sendable {
         if last + size > self.watermark {
             userHash = stableHash(event.userID)
             if event.kind == .share {
-                let capacity = self.configuration.cascadeCapacity
-                depth = self.cascades[event.subjectID, default: CascadeTracker(capacity: capacity)]
-                    .record(shareID: event.eventID, parentID: event.parentEventID)
+                if let index = self.cascades.index(forKey: event.subjectID) {
+                    depth = self.cascades.values[index].record(shareID: event.eventID, parentID: event.parentEventID)
+                } else {
+                    var cascade = CascadeTracker(capacity: self.configuration.cascadeCapacity)
+                    depth = cascade.record(shareID: event.eventID, parentID: event.parentEventID)
+                    self.cascades[event.subjectID] = cascade
+                }
                 self.cascadeSeen[event.subjectID] = max(self.cascadeSeen[event.subjectID] ?? time, time)
             }
             if event.kind == .comment {
@@ -199,14 +203,35 @@ public struct WindowEngine: Sendable {
                 )
                 continue
             }
+            // Through indices, not `[key, default: …]`: a default capturing `exactLimit` in a nested access
+            // cost a heap-allocated closure context per access, four allocations per event.
+            var window = self.open.index(forKey: start)
+            if window == nil {
+                self.open[start] = [:]
+                window = self.open.index(forKey: start)
+            }
             let subject = EntityKey(.subject, event.subjectID)
-            self.open[start, default: [:]][subject, default: WindowAggregate(exactLimit: exactLimit)]
-                .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+            Self.add(
+                event,
+                to: subject,
+                in: &self.open.values[window!],
+                exactLimit: exactLimit,
+                userHash: userHash,
+                depth: depth,
+                sentiment: sentiment
+            )
             if tracksUpdates { self.dirty[start, default: []].insert(subject) }
             if let brand = event.brand {
                 let key = EntityKey(.brand, brand)
-                self.open[start, default: [:]][key, default: WindowAggregate(exactLimit: exactLimit)]
-                    .add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+                Self.add(
+                    event,
+                    to: key,
+                    in: &self.open.values[window!],
+                    exactLimit: exactLimit,
+                    userHash: userHash,
+                    depth: depth,
+                    sentiment: sentiment
+                )
                 if tracksUpdates { self.dirty[start, default: []].insert(key) }
             }
         }
@@ -215,6 +240,25 @@ public struct WindowEngine: Sendable {
     }
 
     private var streamTimeOfLastUpdate: Int64?
+
+    /// Adds `event` to `key`'s aggregate in one window, creating the aggregate if it is the first.
+    private static func add(
+        _ event: Event,
+        to key: EntityKey,
+        in windows: inout [EntityKey: WindowAggregate],
+        exactLimit: Int,
+        userHash: UInt64,
+        depth: Int?,
+        sentiment: Double?
+    ) {
+        if let index = windows.index(forKey: key) {
+            windows.values[index].add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+        } else {
+            var aggregate = WindowAggregate(exactLimit: exactLimit)
+            aggregate.add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+            windows[key] = aggregate
+        }
+    }
 
     /// Closes every open window if the partition has been silent for `idleClose` of wall-clock time.
     public mutating func idle(nowWall: Int64) -> [Output] {
