@@ -7,14 +7,19 @@ import Glibc
 /// The sketch has 2¹² registers (4 KiB): standard error 1.04/√4096 ≈ 1.6%. Counters merge (brand-level
 /// partials from several partitions), exactly while both sides are exact and small enough, otherwise by
 /// taking register maxima. Values are 64-bit hashes; the caller hashes.
-public struct UniqueCounter: Sendable, Equatable, Codable {
+public struct UniqueCounter: Sendable, Equatable {
     /// Register-index bits of the sketch.
     public static let precision = 12
     private static let registerCount = 1 << precision
 
     /// Distinct values remembered exactly before switching to the sketch (`metrics.unique_exact_limit`).
     public let exactLimit: Int
-    private var exact: Set<UInt64>? = []
+    /// The distinct values, ascending, while exact. A sorted array rather than a `Set`: most counters hold a
+    /// handful of users (one subject in one window), where a binary search and a short move beat hashing
+    /// each value again and a set's several reallocations while it grows; it is written and merged in order
+    /// with no sort, and holds 8 bytes per value.
+    private var exact: [UInt64] = []
+    /// The sketch's registers, once it has switched (empty before).
     private var registers: [UInt8] = []
 
     public init(exactLimit: Int = 1000) {
@@ -22,31 +27,89 @@ public struct UniqueCounter: Sendable, Equatable, Codable {
     }
 
     /// Whether the counter has switched to the sketch.
-    public var isApproximate: Bool { self.exact == nil }
+    public var isApproximate: Bool { !self.registers.isEmpty }
 
     public mutating func insert(_ hash: UInt64) {
-        if self.exact != nil {
-            self.exact!.insert(hash)
-            if self.exact!.count > self.exactLimit { self.switchToSketch() }
-        } else {
+        guard self.registers.isEmpty else {
             self.add(toSketch: hash)
+            return
+        }
+        let index = Self.lowerBound(of: hash, in: self.exact)
+        if index < self.exact.count && self.exact[index] == hash { return }
+        if self.exact.capacity == 0 { self.exact.reserveCapacity(4) }
+        self.exact.insert(hash, at: index)
+        if self.exact.count > self.exactLimit { self.switchToSketch() }
+    }
+
+    /// The first position in `values` (ascending) whose value is not below `hash`.
+    private static func lowerBound(of hash: UInt64, in values: [UInt64]) -> Int {
+        values.withUnsafeBufferPointer { buffer in
+            var low = 0
+            var high = buffer.count
+            while low < high {
+                let middle = (low + high) / 2
+                if buffer[middle] < hash { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
     }
 
     public mutating func merge(_ other: UniqueCounter) {
-        if let theirs = other.exact {
-            for hash in theirs { self.insert(hash) }
+        if other.registers.isEmpty {
+            guard self.registers.isEmpty else {
+                for hash in other.exact { self.add(toSketch: hash) }
+                return
+            }
+            guard !other.exact.isEmpty else { return }
+            self.exact = Self.union(self.exact, other.exact)
+            if self.exact.count > self.exactLimit { self.switchToSketch() }
             return
         }
-        if self.exact != nil { self.switchToSketch() }
+        if self.registers.isEmpty { self.switchToSketch() }
         for index in 0..<Self.registerCount where other.registers[index] > self.registers[index] {
             self.registers[index] = other.registers[index]
         }
     }
 
+    /// The ascending union of two ascending arrays of distinct values.
+    private static func union(_ left: [UInt64], _ right: [UInt64]) -> [UInt64] {
+        if left.isEmpty { return right }
+        var merged: [UInt64] = []
+        merged.reserveCapacity(left.count + right.count)
+        var i = 0
+        var j = 0
+        while i < left.count && j < right.count {
+            let a = left[i]
+            let b = right[j]
+            if a < b {
+                merged.append(a)
+                i += 1
+            } else if b < a {
+                merged.append(b)
+                j += 1
+            } else {
+                merged.append(a)
+                i += 1
+                j += 1
+            }
+        }
+        merged.append(contentsOf: left[i...])
+        merged.append(contentsOf: right[j...])
+        return merged
+    }
+
+    /// Sorts `values` and drops repeats (values read from JSON written by a `Set`, in any order).
+    private static func ascendingDistinct(_ values: [UInt64]) -> [UInt64] {
+        guard zip(values, values.dropFirst()).contains(where: { $0 >= $1 }) else { return values }
+        var distinct: [UInt64] = []
+        distinct.reserveCapacity(values.count)
+        for value in values.sorted() where value != distinct.last { distinct.append(value) }
+        return distinct
+    }
+
     /// The count: exact below the bound, else the HyperLogLog estimate (with the small-range correction).
     public var count: Int {
-        if let exact = self.exact { return exact.count }
+        if self.registers.isEmpty { return self.exact.count }
         let m = Double(Self.registerCount)
         var sum = 0.0
         var zeros = 0
@@ -63,8 +126,8 @@ public struct UniqueCounter: Sendable, Equatable, Codable {
     }
 
     private mutating func switchToSketch() {
-        let values = self.exact ?? []
-        self.exact = nil
+        let values = self.exact
+        self.exact = []
         self.registers = [UInt8](repeating: 0, count: Self.registerCount)
         for hash in values { self.add(toSketch: hash) }
     }
@@ -88,8 +151,7 @@ public struct UniqueCounter: Sendable, Equatable, Codable {
 
     /// Approximate heap bytes held (for the state-size figures).
     public var stateBytes: Int {
-        if let exact = self.exact { return exact.capacity * 9 }
-        return self.registers.count
+        self.registers.isEmpty ? self.exact.capacity * 8 : self.registers.count
     }
 }
 
@@ -107,10 +169,10 @@ extension UniqueCounter {
     /// equal counters give equal bytes whatever the set's iteration order), or the sketch's registers.
     public func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.exactLimit))
-        if let exact = self.exact {
+        if self.registers.isEmpty {
             writer.byte(0)
-            writer.varint(UInt64(exact.count))
-            for hash in exact.sorted() { writer.fixed64(hash) }
+            writer.varint(UInt64(self.exact.count))
+            for hash in self.exact { writer.fixed64(hash) }
         } else {
             writer.byte(1)
             for register in self.registers { writer.byte(register) }
@@ -126,16 +188,52 @@ extension UniqueCounter {
         switch try reader.byte() {
         case 0:
             let count = try reader.count()
-            var exact = Set<UInt64>(minimumCapacity: count)
-            for _ in 0..<count { exact.insert(try reader.fixed64()) }
-            self.exact = exact
+            var exact: [UInt64] = []
+            exact.reserveCapacity(count)
+            for _ in 0..<count { exact.append(try reader.fixed64()) }
+            // Written ascending; checked all the same, as every other field of a checkpoint is.
+            self.exact = Self.ascendingDistinct(exact)
         case 1:
             var registers = [UInt8](repeating: 0, count: Self.registerCount)
             for index in 0..<Self.registerCount { registers[index] = try reader.byte() }
-            self.exact = nil
             self.registers = registers
         case let other:
             throw BinaryDecodingError(offset: reader.offset, reason: "unique counter kind \(other)")
         }
+    }
+}
+
+/// The JSON shape of a `Set`-based counter, which instances of earlier versions still send and read:
+/// `exact` holds the values (any order), and is left out once the counter is a sketch, whose `registers` are
+/// then set.
+extension UniqueCounter: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case exactLimit, exact, registers
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(exactLimit: try container.decode(Int.self, forKey: .exactLimit))
+        let registers = try container.decodeIfPresent([UInt8].self, forKey: .registers) ?? []
+        if let exact = try container.decodeIfPresent([UInt64].self, forKey: .exact) {
+            self.exact = Self.ascendingDistinct(exact)
+        } else {
+            guard registers.count == Self.registerCount else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .registers,
+                    in: container,
+                    debugDescription: "a sketch needs \(Self.registerCount) registers, not \(registers.count)"
+                )
+            }
+            self.registers = registers
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.exactLimit, forKey: .exactLimit)
+        // A sketch has no `exact` key at all, as before.
+        if self.registers.isEmpty { try container.encode(self.exact, forKey: .exact) }
+        try container.encode(self.registers, forKey: .registers)
     }
 }

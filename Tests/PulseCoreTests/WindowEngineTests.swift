@@ -256,6 +256,63 @@ struct UniqueCounterTests {
         small.merge(UniqueCounter())
         #expect(small.count == 1 && !small.isApproximate)
     }
+
+    @Test("Exact counts and merges agree with a set, whatever the order and the repeats")
+    func exactAgreesWithASet() throws {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<50 {
+            // Few distinct values (many repeats) in some rounds, many in others; some straddle the bound.
+            let range = UInt64(round % 2 == 0 ? 40 : 5000)
+            var left = UniqueCounter(exactLimit: 300)
+            var right = UniqueCounter(exactLimit: 300)
+            var leftSet = Set<UInt64>()
+            var rightSet = Set<UInt64>()
+            for _ in 0..<Int.random(in: 0..<200, using: &generator) {
+                let value = UInt64.random(in: 0..<range, using: &generator)
+                left.insert(value)
+                leftSet.insert(value)
+            }
+            for _ in 0..<Int.random(in: 0..<200, using: &generator) {
+                let value = UInt64.random(in: 0..<range, using: &generator)
+                right.insert(value)
+                rightSet.insert(value)
+            }
+            #expect(left.count == leftSet.count && right.count == rightSet.count)
+            var writer = BinaryWriter()
+            left.write(to: &writer)
+            var reader = BinaryReader(writer.bytes)
+            #expect(try UniqueCounter(reading: &reader) == left)
+            left.merge(right)
+            let union = leftSet.union(rightSet)
+            #expect(left.isApproximate == (union.count > 300))
+            if !left.isApproximate { #expect(left.count == union.count) }
+            // The order values came in does not show: equal sets give equal counters.
+            var reordered = UniqueCounter(exactLimit: 300)
+            for value in union.shuffled(using: &generator) { reordered.insert(value) }
+            if !left.isApproximate { #expect(reordered == left) }
+        }
+    }
+
+    @Test("JSON keeps the shape of earlier versions: an array of values, no `exact` key once a sketch")
+    func jsonShape() throws {
+        // As a set-based counter wrote it: any order (here with a repeat, which a set would not have).
+        let old = #"{"exactLimit":1000,"exact":[5,3,9,3],"registers":[]}"#
+        let decoded = try JSONDecoder().decode(UniqueCounter.self, from: Data(old.utf8))
+        var expected = UniqueCounter(exactLimit: 1000)
+        for value: UInt64 in [9, 3, 5] { expected.insert(value) }
+        #expect(decoded == expected && decoded.count == 3)
+        let encoded = String(decoding: try JSONEncoder().encode(decoded), as: UTF8.self)
+        #expect(encoded.contains(#""exact":[3,5,9]"#))
+
+        var sketch = UniqueCounter(exactLimit: 2)
+        for value: UInt64 in [1, 2, 3] { sketch.insert(stableHash("u\(value)")) }
+        let sketchJSON = try JSONEncoder().encode(sketch)
+        let object = try #require(try JSONSerialization.jsonObject(with: sketchJSON) as? [String: Any])
+        #expect(object["exact"] == nil && (object["registers"] as? [Int])?.count == 4096)
+        #expect(try JSONDecoder().decode(UniqueCounter.self, from: sketchJSON) == sketch)
+        let short = #"{"exactLimit":2,"registers":[1,2]}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(UniqueCounter.self, from: Data(short.utf8)) }
+    }
 }
 
 @Suite("Windows: bounded memory")
