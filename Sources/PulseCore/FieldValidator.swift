@@ -268,18 +268,33 @@ struct FieldValidator {
     /// RFC 5646 shape: a 2–8 letter primary subtag (or `x` for private use), then subtags of 1–8 letters or
     /// digits, separated by `-`.
     static func isLanguageTag(_ tag: String) -> Bool {
-        let parts = tag.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
-        guard let primary = parts.first else { return false }
+        // Byte by byte, without splitting into an array of subtags: this runs for every comment.
         func isLetter(_ byte: UInt8) -> Bool {
             (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
         }
         func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
-        let primaryValid =
-            (2...8).contains(primary.count) && primary.allSatisfy(isLetter)
-            || (primary.count == 1 && (primary.first! | 0x20) == UInt8(ascii: "x") && parts.count > 1)
-        guard primaryValid else { return false }
-        return parts.dropFirst().allSatisfy { part in
-            (1...8).contains(part.count) && part.allSatisfy { isLetter($0) || isDigit($0) }
+        var subtag = 0  // which subtag the bytes are in
+        var length = 0  // bytes of it so far
+        var privateUse = false  // the primary subtag is the single letter x
+        for byte in tag.utf8 {
+            if byte == UInt8(ascii: "-") {
+                // Another subtag follows: the one ending must be a full primary (2–8 letters) or the private-use
+                // x, or a non-empty later subtag.
+                guard subtag == 0 ? length >= 2 || privateUse : length >= 1 else { return false }
+                subtag += 1
+                length = 0
+                continue
+            }
+            if subtag == 0 {
+                guard isLetter(byte) else { return false }
+                privateUse = length == 0 && (byte | 0x20) == UInt8(ascii: "x")
+            } else {
+                guard isLetter(byte) || isDigit(byte) else { return false }
+            }
+            length += 1
+            guard length <= 8 else { return false }
         }
+        // The last subtag: a primary alone needs 2–8 letters (a lone x needs subtags after it).
+        return subtag == 0 ? length >= 2 : length >= 1
     }
 }
