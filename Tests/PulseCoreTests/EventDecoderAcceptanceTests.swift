@@ -1,3 +1,4 @@
+import Foundation
 import PulseCore
 import Testing
 
@@ -195,6 +196,26 @@ struct RFC3339Tests {
         #expect(RFC3339.format(millis: nowMillis + 7) == "2026-11-26T10:00:00.007Z")
         #expect(RFC3339.format(millis: 0) == "1970-01-01T00:00:00Z")
         #expect(RFC3339.format(millis: 951_782_400_000) == "2000-02-29T00:00:00Z")
+        #expect(RFC3339.format(millis: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(millis: -1) == "1969-12-31T23:59:59.999Z")
+    }
+
+    /// From 1600: before the Gregorian reform Foundation counts Julian days, RFC 3339 proleptic Gregorian ones.
+    @Test("Formats what Foundation formats, and parses back, over random instants of years 1600-9999")
+    func formatsLikeFoundation() throws {
+        let foundation = ISO8601DateFormatter()
+        foundation.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            // Whole seconds in a quarter of the draws, to cover the form without a fraction.
+            var millis = Int64.random(in: -11_676_096_000_000...253_402_300_799_999, using: &generator)
+            if Bool.random(using: &generator) && Bool.random(using: &generator) { millis -= millis % 1000 }
+            let text = RFC3339.format(millis: millis)
+            let withFraction = millis % 1000 == 0 ? text.replacingOccurrences(of: "Z", with: ".000Z") : text
+            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+            #expect(withFraction == foundation.string(from: date), "\(millis)")
+            #expect(RFC3339.parseMillis(text) == millis, "\(text)")
+        }
     }
 }
 
