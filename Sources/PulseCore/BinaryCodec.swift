@@ -208,6 +208,23 @@ extension BinaryReader {
     }
 }
 
+extension BinaryWriter {
+    /// Appends the number of entries of `dictionary`, then each with `body`, in ascending key order: equal
+    /// dictionaries give equal bytes whatever their iteration order. Without a sorted copy when there is
+    /// at most one entry, as in most aggregates (every open aggregate is written at each checkpoint).
+    mutating func entries<Key: Comparable, Value>(
+        _ dictionary: [Key: Value],
+        _ body: (inout BinaryWriter, Key, Value) -> Void
+    ) {
+        self.varint(UInt64(dictionary.count))
+        if dictionary.count <= 1 {
+            for (key, value) in dictionary { body(&self, key, value) }
+        } else {
+            for (key, value) in dictionary.sorted(by: { $0.key < $1.key }) { body(&self, key, value) }
+        }
+    }
+}
+
 extension WindowAggregate {
     /// Appends the aggregate in the binary format.
     public func write(to writer: inout BinaryWriter) {
@@ -216,13 +233,11 @@ extension WindowAggregate {
         self.users.write(to: &writer)
         writer.int(self.sharesWithParent)
         writer.int(self.sharesWithoutParent)
-        writer.varint(UInt64(self.sharesByDepth.count))
-        for (depth, count) in self.sharesByDepth.sorted(by: { $0.key < $1.key }) {
+        writer.entries(self.sharesByDepth) { writer, depth, count in
             writer.int(depth)
             writer.int(count)
         }
-        writer.varint(UInt64(self.sharerFollowers.count))
-        for (user, seen) in self.sharerFollowers.sorted(by: { $0.key < $1.key }) {
+        writer.entries(self.sharerFollowers) { writer, user, seen in
             writer.string(user)
             writer.int(seen.followers)
             writer.int(seen.at)
@@ -233,8 +248,7 @@ extension WindowAggregate {
         writer.int(self.neutral)
         writer.int(self.negative)
         writer.int(self.purchases)
-        writer.varint(UInt64(self.amountMicros.count))
-        for (currency, micros) in self.amountMicros.sorted(by: { $0.key < $1.key }) {
+        writer.entries(self.amountMicros) { writer, currency, micros in
             writer.string(currency)
             writer.int(micros)
         }
