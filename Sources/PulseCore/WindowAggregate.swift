@@ -18,6 +18,11 @@ public struct EntityKey: Sendable, Hashable, Comparable {
     public static func < (lhs: EntityKey, rhs: EntityKey) -> Bool {
         (lhs.level, lhs.entity) < (rhs.level, rhs.entity)
     }
+
+    /// A hash that is the same in every process (unlike `hashValue`), for canonical orders.
+    static func stableHash(_ key: EntityKey) -> UInt64 {
+        PulseCore.stableHash(key.entity) ^ (key.level == .brand ? 0x9E37_79B9_7F4A_7C15 : 0)
+    }
 }
 
 /// Everything the metric formulas need about one entity in one window; mergeable, so that brand-level

@@ -426,32 +426,55 @@ extension WindowEngine {
             let dirty = self.dirty[start] ?? []
             writer.int(start)
             writer.varint(UInt64(windows.count))
-            for (key, aggregate) in windows.sorted(by: { $0.key < $1.key }) {
+            for index in Self.canonicalOrder(windows, EntityKey.stableHash) {
+                let key = windows.keys[index]
                 key.write(to: &writer)
                 writer.varint(UInt64(revisions.isEmpty ? 0 : revisions[key] ?? 0))
                 writer.bool(!dirty.isEmpty && dirty.contains(key))
-                aggregate.write(to: &writer)
+                windows.values[index].write(to: &writer)
             }
         }
 
         writer.varint(UInt64(self.previousShares.count))
-        for key in self.previousShares.keys.sorted() {
-            let previous = self.previousShares[key] ?? (0, 0)
+        for index in Self.canonicalOrder(self.previousShares, EntityKey.stableHash) {
+            let (key, previous) = self.previousShares[index]
             key.write(to: &writer)
             writer.int(previous.start)
             writer.int(previous.shares)
         }
 
         writer.varint(UInt64(self.cascades.count))
-        for (subject, cascade) in self.cascades.sorted(by: { $0.key < $1.key }) {
-            writer.string(subject)
-            cascade.write(to: &writer)
+        for index in Self.canonicalOrder(self.cascades, stableHash) {
+            writer.string(self.cascades.keys[index])
+            self.cascades.values[index].write(to: &writer)
         }
         writer.varint(UInt64(self.cascadeSeen.count))
-        for (subject, seen) in self.cascadeSeen.sorted(by: { $0.key < $1.key }) {
+        for index in Self.canonicalOrder(self.cascadeSeen, stableHash) {
+            let (subject, seen) = self.cascadeSeen[index]
             writer.string(subject)
             writer.int(seen)
         }
+    }
+
+    /// The positions of `dictionary`'s entries in a canonical order, so that equal states give equal bytes
+    /// whatever their dictionaries' iteration order: ascending stable (FNV) hash of the key, ties by the key.
+    ///
+    /// Sorting small (hash, position) pairs instead of the entries by key: the keys are strings, and an
+    /// entry can be an aggregate of hundreds of bytes with references to retain at each move (sorting the
+    /// entries was two thirds of a checkpoint's encoding).
+    static func canonicalOrder<Key: Comparable, Value>(
+        _ dictionary: [Key: Value],
+        _ hash: (Key) -> UInt64
+    ) -> [Dictionary<Key, Value>.Index] {
+        var order: [(hash: UInt64, index: Dictionary<Key, Value>.Index)] = []
+        order.reserveCapacity(dictionary.count)
+        var index = dictionary.startIndex
+        while index != dictionary.endIndex {
+            order.append((hash(dictionary.keys[index]), index))
+            dictionary.formIndex(after: &index)
+        }
+        order.sort { $0.hash != $1.hash ? $0.hash < $1.hash : dictionary.keys[$0.index] < dictionary.keys[$1.index] }
+        return order.map(\.index)
     }
 
     /// Restores an engine written by ``write(to:)``.
