@@ -2,7 +2,8 @@
 public enum EntityLevel: String, Sendable, Hashable, CaseIterable, Comparable {
     case subject, brand
 
-    public static func < (lhs: EntityLevel, rhs: EntityLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// The order of the names (`brand` before `subject`), without comparing strings: keys are sorted often.
+    public static func < (lhs: EntityLevel, rhs: EntityLevel) -> Bool { lhs == .brand && rhs == .subject }
 }
 
 /// An entity at a level: `subject|post-42`, `brand|acme`.

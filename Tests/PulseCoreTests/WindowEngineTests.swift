@@ -368,3 +368,15 @@ struct WindowMemoryTests {
         #expect(depths["s0"] == [1: 1])
     }
 }
+
+@Suite("Entity keys")
+struct EntityKeyOrderTests {
+    @Test("Levels order as their names do, for every pair")
+    func levelOrderFollowsNames() {
+        for left in EntityLevel.allCases {
+            for right in EntityLevel.allCases {
+                #expect((left < right) == (left.rawValue < right.rawValue), "\(left) < \(right)")
+            }
+        }
+    }
+}
