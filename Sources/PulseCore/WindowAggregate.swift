@@ -21,8 +21,8 @@ public struct EntityKey: Sendable, Hashable, Comparable {
     }
 
     /// A hash that is the same in every process (unlike `hashValue`), for canonical orders.
-    static func stableHash(_ key: EntityKey) -> UInt64 {
-        PulseCore.stableHash(key.entity) ^ (key.level == .brand ? 0x9E37_79B9_7F4A_7C15 : 0)
+    static func canonicalHash(_ key: EntityKey) -> UInt64 {
+        stableHash(key.entity) ^ (key.level == .brand ? 0x9E37_79B9_7F4A_7C15 : 0)
     }
 }
 

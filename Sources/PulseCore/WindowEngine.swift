@@ -426,7 +426,7 @@ extension WindowEngine {
             let dirty = self.dirty[start] ?? []
             writer.int(start)
             writer.varint(UInt64(windows.count))
-            for index in Self.canonicalOrder(windows, EntityKey.stableHash) {
+            for index in Self.canonicalOrder(windows, EntityKey.canonicalHash) {
                 let key = windows.keys[index]
                 key.write(to: &writer)
                 writer.varint(UInt64(revisions.isEmpty ? 0 : revisions[key] ?? 0))
@@ -436,7 +436,7 @@ extension WindowEngine {
         }
 
         writer.varint(UInt64(self.previousShares.count))
-        for index in Self.canonicalOrder(self.previousShares, EntityKey.stableHash) {
+        for index in Self.canonicalOrder(self.previousShares, EntityKey.canonicalHash) {
             let (key, previous) = self.previousShares[index]
             key.write(to: &writer)
             writer.int(previous.start)
