@@ -75,53 +75,49 @@ public enum RFC3339 {
         let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
         let secondsOfDay = Int(totalSeconds - Int64(days) * 86_400)
         let (year, month, day) = civilFromDays(days)
-        if (0...9999).contains(year) {
-            // The common case written digit by digit into the string's own storage: one allocation instead
-            // of one per field (this runs for every timestamp of every metric record).
-            let length = ms != 0 ? 24 : 20
-            return String(unsafeUninitializedCapacity: length) { buffer in
-                var position = 0
-                func digits(_ value: Int, _ width: Int) {
-                    var divisor = 1
-                    for _ in 1..<width { divisor *= 10 }
-                    for _ in 0..<width {
-                        buffer[position] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
-                        position += 1
-                        divisor /= 10
-                    }
-                }
-                func byte(_ character: Unicode.Scalar) {
-                    buffer[position] = UInt8(ascii: character)
+        // Written digit by digit into the string's own storage: one allocation, not one per field (this runs
+        // for every timestamp of every metric record). Years have at least four digits, a sign when negative.
+        var yearWidth = 4
+        var limit = 10_000
+        while abs(year) >= limit {
+            yearWidth += 1
+            limit *= 10
+        }
+        let length = (year < 0 ? 1 : 0) + yearWidth + 15 + (ms != 0 ? 4 : 0) + 1
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var position = 0
+            func digits(_ value: Int, _ width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                for _ in 0..<width {
+                    buffer[position] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
                     position += 1
+                    divisor /= 10
                 }
-                digits(year, 4)
-                byte("-")
-                digits(month, 2)
-                byte("-")
-                digits(day, 2)
-                byte("T")
-                digits(secondsOfDay / 3600, 2)
-                byte(":")
-                digits(secondsOfDay / 60 % 60, 2)
-                byte(":")
-                digits(secondsOfDay % 60, 2)
-                if ms != 0 {
-                    byte(".")
-                    digits(ms, 3)
-                }
-                byte("Z")
-                return position
             }
+            func byte(_ character: Unicode.Scalar) {
+                buffer[position] = UInt8(ascii: character)
+                position += 1
+            }
+            if year < 0 { byte("-") }
+            digits(abs(year), yearWidth)
+            byte("-")
+            digits(month, 2)
+            byte("-")
+            digits(day, 2)
+            byte("T")
+            digits(secondsOfDay / 3600, 2)
+            byte(":")
+            digits(secondsOfDay / 60 % 60, 2)
+            byte(":")
+            digits(secondsOfDay % 60, 2)
+            if ms != 0 {
+                byte(".")
+                digits(ms, 3)
+            }
+            byte("Z")
+            return position
         }
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        var result =
-            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondsOfDay / 3600, 2)):"
-            + "\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
-        if ms != 0 { result += ".\(pad(ms, 3))" }
-        return result + "Z"
     }
 
     static func daysInMonth(_ year: Int, _ month: Int) -> Int {

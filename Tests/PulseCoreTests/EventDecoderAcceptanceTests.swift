@@ -198,6 +198,10 @@ struct RFC3339Tests {
         #expect(RFC3339.format(millis: 951_782_400_000) == "2000-02-29T00:00:00Z")
         #expect(RFC3339.format(millis: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
         #expect(RFC3339.format(millis: -1) == "1969-12-31T23:59:59.999Z")
+        // Beyond four digits and before year 0 (never parsed, but formatted all the same).
+        #expect(RFC3339.format(millis: 253_402_300_800_000) == "10000-01-01T00:00:00Z")
+        #expect(RFC3339.format(millis: -62_167_219_200_000) == "0000-01-01T00:00:00Z")
+        #expect(RFC3339.format(millis: -62_198_755_200_000) == "-0001-01-01T00:00:00Z")
     }
 
     /// From 1600: before the Gregorian reform Foundation counts Julian days, RFC 3339 proleptic Gregorian ones.
