@@ -48,7 +48,7 @@ while kill -0 "$GEN" 2>/dev/null; do
   lag=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^crowdpulse_consumer_lag\{/ { sum += $2 } END { printf "%d", sum }')
   echo "t=${elapsed}s rss_mib=$rss consumer_lag=$lag events_accepted=$(metric crowdpulse_events_accepted_total)" \
     "state_bytes=$(metric crowdpulse_state_bytes) dedup_entries=$(metric crowdpulse_dedup_entries)" \
-    "windows_open=$(metric crowdpulse_windows_open)" \
+    "windows_open=$(metric crowdpulse_windows_open) checkpoint_mb=$(( $(metric crowdpulse_checkpoint_bytes_total) / 1000000 ))" \
     "detector_entities=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^crowdpulse_detector_entities/ { s += $2 } END { printf "%d", s }')"
 done
 cat "$WORK/generate.out"

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A compact binary format for state that leaves the process: brand partials on the repartition topic
 /// (and checkpoints). Integers are LEB128 varints (signed ones zigzag-encoded), hashes fixed 8 bytes
 /// little-endian, strings a varint length and UTF-8, optionals a presence byte, collections a varint count.
@@ -6,6 +8,12 @@
 /// JSON encoding and decoding of brand partials at a quarter of all CPU time (docs/performance.md).
 public struct BinaryWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
+    /// When set, ``sealed(_:)`` records a ``StateSegment`` in ``segments`` instead of copying the block's
+    /// bytes, so that a checkpoint can store a block that never changes once, and reference it afterwards.
+    public var segmenting = false
+    /// The segments recorded, in order; the state's bytes are ``bytes`` with each one spliced in at its
+    /// ``StateSegment/position`` (``StateSegment/splice(_:into:)``).
+    public private(set) var segments: [StateSegment] = []
 
     public init(capacity: Int = 256) {
         self.bytes.reserveCapacity(capacity)
@@ -38,7 +46,19 @@ public struct BinaryWriter: Sendable {
         #endif
     }
 
+    /// A sealed block as ``fixed64s(_:)`` would write it, or, when ``segmenting``, as a segment of its own.
+    public mutating func sealed(_ block: SealedBlock) {
+        if self.segmenting {
+            self.segments.append(StateSegment(id: block.id, position: self.bytes.count, words: block.words))
+        } else {
+            self.fixed64s(block.words)
+        }
+    }
+
     public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
+
+    /// Bytes as they are, with no length.
+    public mutating func append(contentsOf bytes: some Collection<UInt8>) { self.bytes.append(contentsOf: bytes) }
 
     public mutating func string(_ value: String) {
         var value = value
@@ -55,6 +75,63 @@ public struct BinaryWriter: Sendable {
         }
         self.bytes.append(1)
         write(&self, value)
+    }
+}
+
+/// Values that never change once collected (a full block of the deduplicator's ids), with an identity no
+/// other block of this process shares, so that a checkpoint can tell it already stored this block.
+public struct SealedBlock: Sendable {
+    public let id: UInt64
+    public let words: [UInt64]
+
+    public init(_ words: [UInt64]) {
+        self.id = sealedBlockIDs.add(1, ordering: .relaxed).newValue
+        self.words = words
+    }
+}
+
+/// Identities of ``SealedBlock``s: process-wide, so that no two blocks (of any partition, before or after a
+/// restore) ever share one.
+private let sealedBlockIDs = Atomic<UInt64>(0)
+
+/// A sealed block that a ``BinaryWriter`` in ``BinaryWriter/segmenting`` mode left out of its bytes.
+public struct StateSegment: Sendable {
+    /// The block's identity (``SealedBlock/id``): the same id always means the same content.
+    public let id: UInt64
+    /// Where the block's bytes belong: before the inline byte at this index.
+    public let position: Int
+    public let words: [UInt64]
+
+    public init(id: UInt64, position: Int, words: [UInt64]) {
+        self.id = id
+        self.position = position
+        self.words = words
+    }
+
+    /// The block's bytes, as ``BinaryWriter/fixed64s(_:)`` writes them.
+    public var bytes: [UInt8] {
+        var writer = BinaryWriter(capacity: self.words.count * 8)
+        writer.fixed64s(self.words)
+        return writer.bytes
+    }
+
+    /// The state's bytes: `inline` with each segment's bytes inserted at its position (segments in order).
+    public static func splice(_ segments: [StateSegment], into inline: [UInt8]) -> [UInt8] {
+        guard !segments.isEmpty else { return inline }
+        var state: [UInt8] = []
+        state.reserveCapacity(inline.count + segments.reduce(0) { $0 + $1.words.count * 8 })
+        var copied = 0
+        for segment in segments {
+            state.append(contentsOf: inline[copied..<segment.position])
+            copied = segment.position
+            #if _endian(little)
+            segment.words.withUnsafeBytes { state.append(contentsOf: $0) }
+            #else
+            state.append(contentsOf: segment.bytes)
+            #endif
+        }
+        state.append(contentsOf: inline[copied...])
+        return state
     }
 }
 
@@ -180,8 +257,14 @@ extension BinaryWriter {
 
 extension BinaryReader {
     /// An error at the current offset.
-    func error(_ reason: String) -> BinaryDecodingError {
+    public func error(_ reason: String) -> BinaryDecodingError {
         BinaryDecodingError(offset: self.offset, reason: reason)
+    }
+
+    /// Steps over `count` bytes.
+    public mutating func skip(_ count: Int) throws(BinaryDecodingError) {
+        guard count >= 0, count <= self.bytes.count - self.offset else { throw self.error("unexpected end") }
+        self.offset += count
     }
 
     /// Reads the format version that opens a state and checks it is `expected`.

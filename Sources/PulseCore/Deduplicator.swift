@@ -82,10 +82,11 @@ public struct Deduplicator: Sendable {
 
 /// The hashes of one bucket in the order they were recorded, in blocks of ``blockSize``: a block is never
 /// changed once full. A checkpoint's capture (``Deduplicator/Checkpoint``) shares the blocks, so the next
-/// hash recorded copies at most the one block being filled, not the whole bucket.
+/// hash recorded copies at most the one block being filled, not the whole bucket; and a full block is a
+/// ``SealedBlock``, which the changelog stores once rather than in every checkpoint.
 struct HashLog: Sendable {
     static let blockSize = 4096
-    private var full: [[UInt64]] = []
+    private var full: [SealedBlock] = []
     private var last: [UInt64] = []
     private(set) var count = 0
 
@@ -95,18 +96,18 @@ struct HashLog: Sendable {
         self.last.append(hash)
         self.count += 1
         if self.last.count == Self.blockSize {
-            self.full.append(self.last)
+            self.full.append(SealedBlock(self.last))
             self.last = []
         }
     }
 
     func forEach(_ body: (UInt64) throws -> Void) rethrows {
-        for block in self.full { for hash in block { try body(hash) } }
+        for block in self.full { for hash in block.words { try body(hash) } }
         for hash in self.last { try body(hash) }
     }
 
     func write(to writer: inout BinaryWriter) {
-        for block in self.full { writer.fixed64s(block) }
+        for block in self.full { writer.sealed(block) }
         writer.fixed64s(self.last)
     }
 }

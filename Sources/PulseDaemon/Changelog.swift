@@ -18,10 +18,21 @@ import Synchronization
 ///   with those of a checkpoint that never completed.
 /// - `<topic>/<partition>/marker`: the latest confirmed checkpoint.
 ///
-/// Full checkpoints rather than per-entity deltas: a restore needs only the latest one, so the topic
-/// stays small without relying on compaction (the embedded broker does not compact, and keeps about
-/// 5 MiB per partition), and the restore reads at most two checkpoints' worth of bytes. The price is that
-/// each checkpoint costs as much as the partition's state; docs/operations.md gives the numbers.
+/// - `<topic>/<partition>/seg/<process>-<id>`: a **segment**, a block of state that never changes once
+///   written (``StateSegment``: the deduplicator's full blocks of ids, most of a busy partition's state).
+///   It is stored once, and each later checkpoint that holds it only names it, with its length and
+///   checksum, in a manifest ahead of its other bytes (a marker of kind ``segmentedMarkerKind``). This is
+///   Flink's incremental checkpoint (shared, immutable state files referenced by each checkpoint) at the
+///   scale of one partition's dedup set: at 50 000 events/s it was 200+ MB per second rewritten unchanged.
+///   Keys carry a random tag of the writing process, so a segment's key always means the same bytes. A
+///   segment no checkpoint names any more gets a tombstone once the marker that stopped naming it is
+///   delivered; segments a restore found get one once this process's own checkpoint replaced them.
+///
+/// Otherwise checkpoints are whole rather than per-entity deltas: a restore needs only the latest one, so
+/// the topic stays small without relying on compaction (the embedded broker does not compact, and keeps
+/// about 5 MiB per partition). For that broker a segment is written again once ``segmentRefreshBytes``
+/// were written to its changelog partition after it, so that what the latest marker names is never among
+/// the oldest records the broker drops; with a compacted topic (Kafka) this can be turned off (0).
 public final class Changelog: Sendable {
     /// Largest chunk value; below librdkafka's default `message.max.bytes` with room for headers.
     public static let chunkBytes = 512 * 1024
@@ -31,18 +42,33 @@ public final class Changelog: Sendable {
     static let markerKind: UInt8 = 3
     /// A marker of versions before 2026-11-27, checksummed byte by byte (``legacyChecksum(_:)``): still read.
     static let legacyMarkerKind: UInt8 = 2
+    /// A segment's record: its bytes, under `<prefix>seg/<process>-<id>`.
+    static let segmentKind: UInt8 = 4
+    /// A marker like kind 3 whose chunks hold a manifest of segments, then the state's other bytes.
+    static let segmentedMarkerKind: UInt8 = 5
+    /// `processing.changelog_segment_refresh`'s default: the embedded broker keeps about 5 MiB per
+    /// partition, so a segment is rewritten before 2 MiB of later records, leaving 3 MiB for the checkpoint
+    /// that names it.
+    public static let defaultSegmentRefreshBytes = 2 * 1024 * 1024
 
     /// One partition's encoded state and the input offset it reflects (the next offset to process).
     public struct Snapshot: Sendable {
         public var source: TopicPartition
         public var offset: Int64
+        /// The state's bytes, without its segments.
         public var state: [UInt8]
+        /// Blocks left out of ``state`` (``BinaryWriter/segmenting``), in order.
+        public var segments: [StateSegment]
 
-        public init(source: TopicPartition, offset: Int64, state: [UInt8]) {
+        public init(source: TopicPartition, offset: Int64, state: [UInt8], segments: [StateSegment] = []) {
             self.source = source
             self.offset = offset
             self.state = state
+            self.segments = segments
         }
+
+        /// The whole state: what a restore gives back.
+        public var assembled: [UInt8] { StateSegment.splice(self.segments, into: self.state) }
     }
 
     /// A checkpoint whose chunks are queued; its marker follows once they are delivered.
@@ -53,6 +79,33 @@ public final class Changelog: Sendable {
         var chunks: Int
         var checksum: UInt64
         var bytes: Int
+        var segmented: Bool
+        /// This source's checkpoints written so far by this process, this one included.
+        var sequence: UInt64
+        /// Bytes queued for this checkpoint: its chunks and the segments it stored (not those it only names).
+        public var written: Int
+    }
+
+    /// What this process stored of one source's segments.
+    struct SegmentBook {
+        struct Stored {
+            var key: [UInt8]
+            var checksum: UInt64
+            var bytes: Int
+            /// The changelog partition's byte count (``partitionBytes``) when it was last written.
+            var writtenAt: Int
+            /// The latest checkpoint (``Pending/sequence``) naming it.
+            var lastReference: UInt64
+            /// A checkpoint that may have named it failed to queue: write it again.
+            var rewrite = false
+        }
+
+        var written: UInt64 = 0
+        var confirmed: UInt64 = 0
+        var stored: [UInt64: Stored] = [:]
+        /// Segment keys found by a restore (another process's, or this one's before a restore); they may be
+        /// named by the marker restored, until a checkpoint of this process replaces it.
+        var found: [[UInt8]] = []
     }
 
     /// What a restore found.
@@ -74,6 +127,15 @@ public final class Changelog: Sendable {
     let logger: Logger
     /// The slot of the last confirmed checkpoint per source.
     private let confirmedSlots = Mutex<[TopicPartition: UInt8]>([:])
+    /// The segments stored per source.
+    private let books = Mutex<[TopicPartition: SegmentBook]>([:])
+    /// Bytes queued per changelog partition since this process started.
+    private let partitionBytes = Mutex<[Int32: Int]>([:])
+    /// A segment is written again once this many bytes were written to its changelog partition after it
+    /// (0: never, for a compacted topic that keeps every key's latest value).
+    public let segmentRefreshBytes: Int
+    /// Tags this process's segment keys: 16 random hex digits.
+    let process: String
 
     public init(
         topic: String,
@@ -81,6 +143,7 @@ public final class Changelog: Sendable {
         fingerprint: UInt64,
         producer: KafkaProducer,
         client: KafkaClientConfiguration,
+        segmentRefreshBytes: Int = Changelog.defaultSegmentRefreshBytes,
         logger: Logger
     ) throws(KafkaError) {
         self.topic = topic
@@ -88,6 +151,9 @@ public final class Changelog: Sendable {
         self.fingerprint = fingerprint
         self.producer = producer
         self.reader = try PartitionReader(client: client, logger: logger)
+        self.segmentRefreshBytes = max(0, segmentRefreshBytes)
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        self.process = String(repeating: "0", count: 16 - tag.count) + tag
         self.logger = logger
     }
 
@@ -98,45 +164,107 @@ public final class Changelog: Sendable {
 
     static func keyPrefix(_ source: TopicPartition) -> String { "\(source.topic)/\(source.partition)/" }
 
-    /// Queues the chunks of each snapshot (inside the current transaction, if any).
+    /// Queues the chunks of each snapshot, and the segments its changelog partition does not hold yet
+    /// (inside the current transaction, if any).
     public func write(_ snapshots: [Snapshot]) throws(KafkaError) -> [Pending] {
         var pending: [Pending] = []
         for snapshot in snapshots {
-            let slot: UInt8 = self.confirmedSlots.withLock { ($0[snapshot.source] ?? 1) == 0 ? 1 : 0 }
-            let chunkCount = max(1, (snapshot.state.count + Self.chunkBytes - 1) / Self.chunkBytes)
-            let prefix = Self.keyPrefix(snapshot.source)
-            let partition = self.changelogPartition(of: snapshot.source)
-            for index in 0..<chunkCount {
-                let lower = index * Self.chunkBytes
-                let upper = min(snapshot.state.count, lower + Self.chunkBytes)
-                var writer = BinaryWriter(capacity: upper - lower + 24)
-                writer.byte(Self.magic)
-                writer.byte(Self.chunkKind)
-                writer.int(snapshot.offset)
-                writer.varint(UInt64(index))
-                var value = writer.bytes
-                value.append(contentsOf: snapshot.state[lower..<upper])
-                try self.producer.send(
-                    ProducerRecord(
-                        topic: self.topic,
-                        partition: partition,
-                        key: Array("\(prefix)\(slot)/\(index)".utf8),
-                        value: value
-                    )
-                )
-            }
+            let source = snapshot.source
             pending.append(
-                Pending(
-                    source: snapshot.source,
-                    offset: snapshot.offset,
-                    slot: slot,
-                    chunks: chunkCount,
-                    checksum: Self.checksum(snapshot.state[...]),
-                    bytes: snapshot.state.count
-                )
+                try self.books.withLock { (books) throws(KafkaError) -> Pending in
+                    var book = books.removeValue(forKey: source) ?? SegmentBook()
+                    defer { books[source] = book }
+                    do throws(KafkaError) {
+                        return try self.write(snapshot, book: &book)
+                    } catch {
+                        // Which of them reached the queue is unknown: store them all again next time.
+                        for id in book.stored.keys { book.stored[id]?.rewrite = true }
+                        throw error
+                    }
+                }
             )
         }
         return pending
+    }
+
+    private func write(_ snapshot: Snapshot, book: inout SegmentBook) throws(KafkaError) -> Pending {
+        let slot: UInt8 = self.confirmedSlots.withLock { ($0[snapshot.source] ?? 1) == 0 ? 1 : 0 }
+        let prefix = Self.keyPrefix(snapshot.source)
+        let partition = self.changelogPartition(of: snapshot.source)
+        var queued = self.partitionBytes.withLock { $0[partition] ?? 0 }
+        defer { self.partitionBytes.withLock { $0[partition] = queued } }
+        book.written += 1
+        let sequence = book.written
+        let segmented = !snapshot.segments.isEmpty
+        var body = snapshot.state
+        var written = 0
+        if segmented {
+            // The manifest: each segment's key, length, checksum and place among the other bytes.
+            var manifest = BinaryWriter(capacity: 64 * snapshot.segments.count + 8)
+            manifest.varint(UInt64(snapshot.segments.count))
+            var position = 0
+            for segment in snapshot.segments {
+                var stored = book.stored[segment.id]
+                let stale = stored.map {
+                    $0.rewrite || (self.segmentRefreshBytes > 0 && queued - $0.writtenAt >= self.segmentRefreshBytes)
+                }
+                if stored == nil || stale == true {
+                    let bytes = segment.bytes
+                    let key = stored?.key ?? Array("\(prefix)seg/\(self.process)-\(segment.id)".utf8)
+                    var value = [Self.magic, Self.segmentKind]
+                    value.append(contentsOf: bytes)
+                    try self.producer.send(
+                        ProducerRecord(topic: self.topic, partition: partition, key: key, value: value)
+                    )
+                    queued += key.count + value.count
+                    written += value.count
+                    stored = SegmentBook.Stored(
+                        key: key,
+                        checksum: stored?.checksum ?? Self.checksum(bytes[...]),
+                        bytes: bytes.count,
+                        writtenAt: queued,
+                        lastReference: sequence
+                    )
+                }
+                stored!.lastReference = sequence
+                book.stored[segment.id] = stored
+                manifest.varint(UInt64(segment.position - position))
+                position = segment.position
+                manifest.varint(UInt64(stored!.key.count - prefix.utf8.count))
+                manifest.append(contentsOf: stored!.key[prefix.utf8.count...])
+                manifest.varint(UInt64(stored!.bytes))
+                manifest.fixed64(stored!.checksum)
+            }
+            body = manifest.bytes
+            body.append(contentsOf: snapshot.state)
+        }
+        let chunkCount = max(1, (body.count + Self.chunkBytes - 1) / Self.chunkBytes)
+        for index in 0..<chunkCount {
+            let lower = index * Self.chunkBytes
+            let upper = min(body.count, lower + Self.chunkBytes)
+            var writer = BinaryWriter(capacity: upper - lower + 24)
+            writer.byte(Self.magic)
+            writer.byte(Self.chunkKind)
+            writer.int(snapshot.offset)
+            writer.varint(UInt64(index))
+            var value = writer.bytes
+            value.append(contentsOf: body[lower..<upper])
+            let key = Array("\(prefix)\(slot)/\(index)".utf8)
+            try self.producer.send(ProducerRecord(topic: self.topic, partition: partition, key: key, value: value))
+            queued += key.count + value.count
+            written += value.count
+        }
+        return Pending(
+            source: snapshot.source,
+            offset: snapshot.offset,
+            slot: slot,
+            chunks: chunkCount,
+            checksum: Self.checksum(body[...]),
+            bytes: body.count,
+            segmented: segmented,
+            sequence: sequence,
+            written: written
+        )
     }
 
     /// Queues the markers of checkpoints whose chunks (and outputs) were delivered.
@@ -144,7 +272,7 @@ public final class Changelog: Sendable {
         for checkpoint in pending {
             var writer = BinaryWriter(capacity: 48)
             writer.byte(Self.magic)
-            writer.byte(Self.markerKind)
+            writer.byte(checkpoint.segmented ? Self.segmentedMarkerKind : Self.markerKind)
             writer.int(checkpoint.offset)
             writer.byte(checkpoint.slot)
             writer.varint(UInt64(checkpoint.chunks))
@@ -160,13 +288,43 @@ public final class Changelog: Sendable {
                 )
             )
             self.confirmedSlots.withLock { $0[checkpoint.source] = checkpoint.slot }
+            try self.deleteSegments(replacedBy: checkpoint)
         }
     }
 
-    /// Forgets which slot a source used (it moved to another member, which continues from the marker).
+    /// Queues tombstones for the segments of `checkpoint`'s source that neither the checkpoint confirmed
+    /// before it nor any later one names. That checkpoint's marker is delivered by now (its commit finished
+    /// before this one started), so a restore can no longer need them; this checkpoint's marker is only
+    /// queued, so what its predecessor named is kept one checkpoint longer.
+    private func deleteSegments(replacedBy checkpoint: Pending) throws(KafkaError) {
+        let partition = self.changelogPartition(of: checkpoint.source)
+        let deleted: [[UInt8]] = self.books.withLock { books in
+            guard var book = books[checkpoint.source], checkpoint.sequence > book.confirmed else { return [] }
+            defer { books[checkpoint.source] = book }
+            let previous = book.confirmed
+            book.confirmed = checkpoint.sequence
+            guard previous > 0 else { return [] }
+            var deleted = book.found
+            book.found = []
+            for (id, stored) in book.stored where stored.lastReference < previous {
+                deleted.append(stored.key)
+                book.stored.removeValue(forKey: id)
+            }
+            return deleted
+        }
+        for key in deleted {
+            try self.producer.send(ProducerRecord(topic: self.topic, partition: partition, key: key, value: nil))
+        }
+    }
+
+    /// Forgets which slot and segments a source used (it moved to another member, which continues from the
+    /// marker; or its state is restored again).
     public func forget(_ sources: [TopicPartition]) {
         self.confirmedSlots.withLock { slots in
             for source in sources { slots.removeValue(forKey: source) }
+        }
+        self.books.withLock { books in
+            for source in sources { books.removeValue(forKey: source) }
         }
     }
 
@@ -191,6 +349,9 @@ public final class Changelog: Sendable {
                 metadata: ["kafka.partition": "\(source)", "reason": "\(problem)"]
             )
         }
+        // Every segment found may be named by the marker restored: deleted once a checkpoint replaces it.
+        let segmentKeys = scan.segments.keys.map { prefix + $0 }
+        self.books.withLock { $0[source] = SegmentBook(found: segmentKeys) }
         guard let found = scan.latest else {
             self.logger.debug(
                 "No confirmed checkpoint",
@@ -257,6 +418,8 @@ struct RestoreScan {
     let fingerprint: UInt64
     /// Chunks seen per slot: index → (checkpoint offset, payload).
     private(set) var chunks: [[Int: (offset: Int64, payload: ArraySlice<UInt8>)]] = [[:], [:]]
+    /// Segments seen: key after the source's prefix (`seg/…`) → bytes.
+    private(set) var segments: [ArraySlice<UInt8>: ArraySlice<UInt8>] = [:]
     private(set) var latest: Found?
     /// Why the last marker seen could not be used, if it could not.
     private(set) var skipped: String?
@@ -271,8 +434,9 @@ struct RestoreScan {
     mutating func apply(key: ArraySlice<UInt8>, value: [UInt8]?) {
         let text = String(decoding: key, as: UTF8.self)
         guard let value else {
-            // A tombstone on the marker resets the source (an operator's reset); on a chunk, forgets it.
+            // A tombstone on the marker resets the source (an operator's reset); on a segment, deletes it.
             if text == "marker" { self.latest = nil }
+            if text.hasPrefix("seg/") { self.segments.removeValue(forKey: key) }
             return
         }
         var reader = BinaryReader(value)
@@ -286,7 +450,10 @@ struct RestoreScan {
                 let offset = try reader.int64()
                 let index = Int(try reader.varint())
                 self.chunks[slot][index] = (offset, value[reader.offset...])
-            case Changelog.markerKind, Changelog.legacyMarkerKind:
+            case Changelog.segmentKind:
+                guard text.hasPrefix("seg/") else { return }
+                self.segments[key] = value[reader.offset...]
+            case Changelog.markerKind, Changelog.legacyMarkerKind, Changelog.segmentedMarkerKind:
                 guard text == "marker" else { return }
                 let legacy = kind == Changelog.legacyMarkerKind
                 let offset = try reader.int64()
@@ -302,6 +469,7 @@ struct RestoreScan {
                     size: size,
                     checksum: checksum,
                     legacy: legacy,
+                    segmented: kind == Changelog.segmentedMarkerKind,
                     fingerprint
                 )
             default:
@@ -319,6 +487,7 @@ struct RestoreScan {
         size: Int,
         checksum: UInt64,
         legacy: Bool,
+        segmented: Bool,
         _ fingerprint: UInt64
     ) {
         guard fingerprint == self.fingerprint else {
@@ -344,8 +513,57 @@ struct RestoreScan {
             self.skipped = "checkpoint at offset \(offset) fails its checksum"
             return
         }
+        if segmented {
+            do throws(BinaryDecodingError) {
+                state = try self.assemble(state)
+            } catch {
+                self.skipped = "checkpoint at offset \(offset): \(error.reason)"
+                return
+            }
+        }
         self.latest = Found(offset: offset, slot: slot, state: state)
         self.skipped = nil
+    }
+}
+
+extension RestoreScan {
+    /// The state of a segmented checkpoint: its manifest's segments, each checked against the length and
+    /// checksum the manifest gives, spliced into the bytes after the manifest.
+    func assemble(_ body: [UInt8]) throws(BinaryDecodingError) -> [UInt8] {
+        var reader = BinaryReader(body)
+        let count = try reader.count()
+        var references: [(position: Int, bytes: ArraySlice<UInt8>)] = []
+        references.reserveCapacity(count)
+        var position = 0
+        for _ in 0..<count {
+            position += Int(try reader.count())
+            let keyLength = try reader.count()
+            let key = body[reader.offset..<reader.offset + keyLength]
+            try reader.skip(keyLength)
+            let length = Int(try reader.varint())
+            let checksum = try reader.fixed64()
+            guard let bytes = self.segments[key] else {
+                throw reader.error("segment \(String(decoding: key, as: UTF8.self)) is missing")
+            }
+            guard bytes.count == length, Changelog.checksum(bytes) == checksum else {
+                throw reader.error("segment \(String(decoding: key, as: UTF8.self)) fails its checksum")
+            }
+            references.append((position, bytes))
+        }
+        let inline = body[reader.offset...]
+        guard references.last.map({ $0.position <= inline.count }) ?? true else {
+            throw reader.error("segment placed beyond the state")
+        }
+        var state: [UInt8] = []
+        state.reserveCapacity(inline.count + references.reduce(0) { $0 + $1.bytes.count })
+        var copied = inline.startIndex
+        for reference in references {
+            state.append(contentsOf: inline[copied..<inline.startIndex + reference.position])
+            copied = inline.startIndex + reference.position
+            state.append(contentsOf: reference.bytes)
+        }
+        state.append(contentsOf: inline[copied...])
+        return state
     }
 }
 

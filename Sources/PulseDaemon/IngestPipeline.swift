@@ -848,8 +848,10 @@ public final class IngestPipeline: Sendable {
         var parts: Parts
 
         /// The checkpoint ``IngestPipeline/install(_:offset:state:)`` reads back.
+        /// The deduplicator's full blocks of ids are left out as segments, which the changelog stores once.
         public func encoded() -> Changelog.Snapshot {
             var writer = BinaryWriter(capacity: 4096)
+            writer.segmenting = true
             writer.byte(IngestPipeline.stateFormat)
             switch self.parts {
             case .brandStage(let merger, let detector):
@@ -862,7 +864,12 @@ public final class IngestPipeline: Sendable {
                 writer.optional(engine) { $1.write(to: &$0) }
                 writer.optional(detector) { $1.write(to: &$0) }
             }
-            return Changelog.Snapshot(source: self.source, offset: self.offset, state: writer.bytes)
+            return Changelog.Snapshot(
+                source: self.source,
+                offset: self.offset,
+                state: writer.bytes,
+                segments: writer.segments
+            )
         }
     }
 

@@ -517,7 +517,7 @@ public struct PipelineService: Service {
         let pending = try self.changelog?.write(snapshots) ?? []
         if !snapshots.isEmpty {
             self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
-            self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
+            self.pipeline.metrics.checkpointBytes.increment(by: pending.reduce(0) { $0 + $1.written })
             self.pipeline.metrics.checkpointDuration.recordNanoseconds(encoded.duration.nanoseconds)
         }
         let epoch = self.producer.closeEpoch()
@@ -610,7 +610,7 @@ public struct PipelineService: Service {
                 for offset in offsets { stats.committed[offset.topicPartition] = offset.offset }
             }
             self.pipeline.metrics.checkpoints.increment(by: snapshots.count)
-            self.pipeline.metrics.checkpointBytes.increment(by: snapshots.reduce(0) { $0 + $1.state.count })
+            self.pipeline.metrics.checkpointBytes.increment(by: pending.reduce(0) { $0 + $1.written })
             try self.producer.beginTransaction()
         } catch {
             if error.detail?.isFatal == true { throw error }  // fenced: another instance owns the work now

@@ -72,6 +72,7 @@ public struct Settings: Sendable {
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
         "metrics.weights.purchase", "processing.guarantee", "processing.threads", "processing.commit_interval",
+        "processing.changelog_segment_refresh",
         "http.listen", "http.ready_max_lag", "http.token",
         "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
         "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
@@ -141,6 +142,7 @@ public struct Settings: Sendable {
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
             "processing.guarantee: \(d.guarantee.rawValue)", "processing.threads: \(d.threads)",
             "processing.commit_interval: \(d.commitInterval.wholeMilliseconds)ms",
+            "processing.changelog_segment_refresh: \(d.segmentRefreshBytes)",
             "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
@@ -352,6 +354,11 @@ public struct Settings: Sendable {
             throw SettingsError(key: "processing.commit_interval", reason: "must be between 10ms and 10m")
         }
         self.daemon.commitInterval = .milliseconds(commitMillis)
+        self.daemon.segmentRefreshBytes = try int(
+            "processing.changelog_segment_refresh",
+            Changelog.defaultSegmentRefreshBytes,
+            range: 0...Int(Int32.max)
+        )
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
         self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"

@@ -212,6 +212,161 @@ struct ChangelogTests {
         )
     }
 
+    /// The changelog's records, in order: key and value (`nil` for a tombstone).
+    static func records(of log: Changelog) throws -> [(key: String, value: [UInt8]?)] {
+        var records: [(key: String, value: [UInt8]?)] = []
+        try log.reader.readAll(TopicPartition(log.topic, 0)) { record in
+            records.append((String(decoding: record.key ?? [], as: UTF8.self), record.value))
+        }
+        return records
+    }
+
+    @Test(
+        "Segments: stored once, named by later checkpoints, deleted once no confirmed checkpoint names them, restored by another process, which stores its own",
+        .timeLimit(.minutes(3))
+    )
+    func segments() async throws {
+        let topic = "segment-changelog"
+        let broker = try EmbeddedBroker(topics: [EmbeddedBroker.Topic(topic, partitions: 1)], logger: daemonTestLogger)
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        func changelog(refresh: Int = 0) throws -> Changelog {
+            try Changelog(
+                topic: topic,
+                partitions: 1,
+                fingerprint: 7,
+                producer: producer,
+                client: client,
+                segmentRefreshBytes: refresh,
+                logger: daemonTestLogger
+            )
+        }
+        let source = TopicPartition("events", 0)
+        let block = 4096 * 8
+        var dedup = Deduplicator(configuration: .init(horizonMillis: 120_000, maxEntries: 10_000_000))
+        var next = 0
+        func record(_ count: Int, minute: Int64) {
+            for _ in 0..<count {
+                _ = dedup.isDuplicate(eventID: "e\(next)", occurredAt: minute * 60_000 + 5)
+                next += 1
+            }
+        }
+        func snapshot(_ offset: Int64) -> Changelog.Snapshot {
+            var writer = BinaryWriter()
+            writer.segmenting = true
+            dedup.write(to: &writer)
+            return Changelog.Snapshot(source: source, offset: offset, state: writer.bytes, segments: writer.segments)
+        }
+        func commit(_ log: Changelog, _ snapshot: Changelog.Snapshot) async throws -> Changelog.Pending {
+            let pending = try log.write([snapshot])
+            try await producer.flush()
+            try log.confirm(pending)
+            try await producer.flush()
+            return try #require(pending.first)
+        }
+        func tombstones(matching text: String) throws -> Int {
+            try Self.records(of: changelog()).filter { $0.value == nil && $0.key.contains(text) }.count
+        }
+
+        let first = try changelog()
+        record(10_000, minute: 100)
+        let one = snapshot(1)
+        #expect(one.segments.count == 2)
+        let written1 = try await commit(first, one).written
+        #expect(written1 > 2 * block && written1 < 3 * block)
+
+        // Only the block sealed since is stored; the other two are named.
+        record(5_000, minute: 100)
+        let two = snapshot(2)
+        #expect(two.segments.count == 3)
+        let written2 = try await commit(first, two).written
+        #expect(written2 > block && written2 < 2 * block)
+        let restored2 = try #require(try first.restore(source))
+        #expect(restored2.offset == 2)
+        #expect(restored2.state == two.assembled)
+        var reader = BinaryReader(restored2.state)
+        #expect(try Deduplicator(reading: &reader, configuration: dedup.configuration).count == 15_000)
+        first.forget([source])  // as after a restore: the next checkpoint stores its segments again
+        let again = try await commit(first, snapshot(3)).written
+        #expect(again > 3 * block)
+
+        // Minute 100 leaves the horizon. Its segments are deleted once a checkpoint that does not name them
+        // is confirmed and delivered: at the next confirmation, not before.
+        record(100, minute: 103)
+        let four = snapshot(4)
+        #expect(four.segments.isEmpty)
+        _ = try await commit(first, four)
+        #expect(try tombstones(matching: "/seg/") == 0)
+        record(100, minute: 103)
+        _ = try await commit(first, snapshot(5))
+        // The three blocks stored twice (before and after forget) under the same keys, plus the restore's
+        // findings: every segment key of minute 100 has its tombstone.
+        let segmentKeys = Set(try Self.records(of: first).filter { $0.key.contains("/seg/") }.map(\.key))
+        #expect(segmentKeys.count == 3)
+        #expect(try tombstones(matching: "/seg/") >= 3)
+        #expect(try first.restore(source)?.state == snapshot(5).assembled)
+
+        // Another process restores the segments, stores its own at its first checkpoint, and deletes the first
+        // process's at its second.
+        record(20_000, minute: 104)
+        let six = snapshot(6)
+        _ = try await commit(first, six)
+        let second = try changelog()
+        #expect(second.process != first.process)
+        #expect(try second.restore(source)?.state == six.assembled)
+        record(10, minute: 104)
+        let written7 = try await commit(second, snapshot(7)).written
+        #expect(written7 > 4 * block)
+        #expect(try tombstones(matching: "/seg/\(first.process)-") == 3)
+        record(10, minute: 104)
+        let eight = snapshot(8)
+        _ = try await commit(second, eight)
+        #expect(try tombstones(matching: "/seg/\(first.process)-") == 3 + 4)
+        #expect(try tombstones(matching: "/seg/\(second.process)-") == 0)
+        #expect(try changelog().restore(source)?.state == eight.assembled)
+
+        // Compacted (the latest value of each key, tombstones dropped), the changelog still restores.
+        let records = try Self.records(of: first)
+        var latest: [String: (index: Int, value: [UInt8]?)] = [:]
+        for (index, record) in records.enumerated() { latest[record.key] = (index, record.value) }
+        let compacted = latest.sorted { $0.value.index < $1.value.index }.compactMap { entry in
+            entry.value.value.map { (key: entry.key, value: $0) }
+        }
+        var scan = RestoreScan(fingerprint: 7)
+        let prefix = Changelog.keyPrefix(source)
+        for record in compacted {
+            scan.apply(key: Array(record.key.dropFirst(prefix.count).utf8)[...], value: record.value)
+        }
+        #expect(scan.latest?.state == eight.assembled)
+        #expect(scan.skipped == nil)
+
+        // A segment missing, or damaged, makes that checkpoint unusable (and says why).
+        let named = try #require(compacted.last { $0.key.contains("/seg/\(second.process)-") })
+        for damage in ["missing", "damaged"] {
+            var scan = RestoreScan(fingerprint: 7)
+            for record in compacted {
+                var value = record.value
+                if record.key == named.key {
+                    guard damage == "damaged" else { continue }
+                    value[value.count - 1] ^= 1
+                }
+                scan.apply(key: Array(record.key.dropFirst(prefix.count).utf8)[...], value: value)
+            }
+            #expect(scan.latest == nil, "\(damage)")
+            #expect(scan.skipped?.contains(damage == "missing" ? "is missing" : "fails its checksum") == true)
+        }
+
+        // With a refresh threshold, a segment is stored again once that many bytes followed it.
+        let eager = try changelog(refresh: 1)
+        let source2 = TopicPartition("events", 1)
+        var nine = snapshot(9)
+        nine.source = source2
+        let written9 = try await commit(eager, nine).written
+        let written10 = try await commit(eager, nine).written
+        #expect(written10 > nine.segments.count * block)
+        #expect(written9 == written10)
+    }
+
     @Test(
         "100 000 entities: a new group without committed offsets restores them and resumes at the checkpoints",
         .timeLimit(.minutes(7))
