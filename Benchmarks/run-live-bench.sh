@@ -39,7 +39,7 @@ sleep 5
   --log-level warning > "$WORK/generate.out" 2>&1 &
 GEN=$!
 
-metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 == name { sum += $2 } END { printf "%d", sum }'; }
+metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 == name { sum += $2 } END { printf "%.0f", sum }'; }
 elapsed=0
 while kill -0 "$GEN" 2>/dev/null; do
   sleep 30

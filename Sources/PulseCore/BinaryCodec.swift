@@ -85,9 +85,17 @@ public struct SealedBlock: Sendable {
     public let words: [UInt64]
 
     public init(_ words: [UInt64]) {
-        self.id = sealedBlockIDs.add(1, ordering: .relaxed).newValue
+        self.init(id: Self.nextID(), words: words)
+    }
+
+    /// A block whose identity was taken before (``nextID()``) by a holder that changes it in place.
+    public init(id: UInt64, words: [UInt64]) {
+        self.id = id
         self.words = words
     }
+
+    /// An identity no block of this process had before.
+    public static func nextID() -> UInt64 { sealedBlockIDs.add(1, ordering: .relaxed).newValue }
 }
 
 /// Identities of ``SealedBlock``s: process-wide, so that no two blocks (of any partition, before or after a

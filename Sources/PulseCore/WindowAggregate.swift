@@ -226,16 +226,48 @@ public struct FollowerCount: Sendable, Equatable, Codable {
 /// The shares and their depths sit in a ring in the order they came; a dictionary maps each id to its slot.
 /// A checkpoint writes the ring as it is, without a lookup per share (it was one hashed string lookup per
 /// remembered share per checkpoint, a visible part of a live run's profile).
+///
+/// Share ids are remembered as 64-bit hashes (``stableHash(_:)``, as the deduplicator does): a hash
+/// table of integers instead of strings (no string hashing or comparison per lookup, no heap string per
+/// share for ids longer than 15 bytes) and 8 bytes per share in checkpoints. Two ids of one subject's
+/// last 4 096 shares collide with a chance of about 10⁻¹²; the price would be one share's depth.
+///
+/// The ring is kept in blocks of ``blockSize`` shares. A full block is a ``SealedBlock`` as long as it does
+/// not change (a new identity each time it does: a share overwritten as the ring wraps, or a depth
+/// updated), so a checkpoint stores it once and names it afterwards, as it does the deduplicator's blocks;
+/// and a checkpoint's capture shares the blocks, so the next share recorded copies one block, not the ring.
 public struct CascadeTracker: Sendable {
-    struct Share: Sendable {
-        var id: String
-        var depth: Int
+    static let blockSize = 64
+
+    /// Up to `blockSize` shares, two words each: the id hash, then the depth. Grows as it is filled.
+    struct Block: Sendable {
+        /// The block's identity as a ``SealedBlock`` while it is full and unchanged since it got it.
+        var id: UInt64?
+        var words: [UInt64] = []
+
+        func id(at offset: Int) -> UInt64 { self.words[2 * offset] }
+
+        func depth(at offset: Int) -> UInt64 { self.words[2 * offset + 1] }
+
+        mutating func set(_ offset: Int, id: UInt64, depth: UInt64) {
+            if 2 * offset == self.words.count {
+                self.words.append(id)
+                self.words.append(depth)
+            } else {
+                self.words[2 * offset] = id
+                self.words[2 * offset + 1] = depth
+            }
+        }
+
+        mutating func setDepth(_ offset: Int, _ depth: UInt64) { self.words[2 * offset + 1] = depth }
     }
 
     public let capacity: Int
-    /// Share id → its slot in `ring`.
-    private var slots: [String: Int] = [:]
-    private var ring: [Share] = []
+    /// Share id hash → its slot in the ring.
+    private var slots: [UInt64: Int] = [:]
+    private var blocks: [Block] = []
+    /// Shares in the ring (at most `capacity`).
+    private var filled = 0
     /// The oldest share's slot once the ring is full (0 until then).
     private var head = 0
 
@@ -245,19 +277,41 @@ public struct CascadeTracker: Sendable {
 
     /// Records a share and returns its depth.
     public mutating func record(shareID: String, parentID: String?) -> Int {
-        let depth = parentID.flatMap { self.slots[$0] }.map { self.ring[$0].depth + 1 } ?? 1
+        self.record(share: stableHash(shareID), parent: parentID.map { stableHash($0) })
+    }
+
+    mutating func record(share shareID: UInt64, parent parentID: UInt64?) -> Int {
+        let depth = (parentID.flatMap { self.slots[$0] }.map { self.depth(at: $0) } ?? 0) &+ 1
         if let slot = self.slots[shareID] {
-            self.ring[slot].depth = depth
-        } else if self.ring.count < self.capacity {
-            self.slots[shareID] = self.ring.count
-            self.ring.append(Share(id: shareID, depth: depth))
+            self.change(slot) { $0.setDepth($1, depth) }
+        } else if self.filled < self.capacity {
+            self.slots[shareID] = self.filled
+            if self.filled % Self.blockSize == 0 { self.blocks.append(Block()) }
+            self.change(self.filled) { $0.set($1, id: shareID, depth: depth) }
+            self.filled += 1
+            if self.filled % Self.blockSize == 0 { self.seal(self.filled / Self.blockSize - 1) }
         } else {
-            self.slots.removeValue(forKey: self.ring[self.head].id)
-            self.ring[self.head] = Share(id: shareID, depth: depth)
+            self.slots.removeValue(forKey: self.blocks[self.head / Self.blockSize].id(at: self.head % Self.blockSize))
+            self.change(self.head) { $0.set($1, id: shareID, depth: depth) }
             self.slots[shareID] = self.head
             self.head = (self.head + 1) % self.capacity
         }
-        return depth
+        return Int(depth)
+    }
+
+    private func depth(at slot: Int) -> UInt64 {
+        self.blocks[slot / Self.blockSize].depth(at: slot % Self.blockSize)
+    }
+
+    /// Changes the block holding `slot`; a full block gets a new identity, since its content changed.
+    private mutating func change(_ slot: Int, _ body: (inout Block, Int) -> Void) {
+        let index = slot / Self.blockSize
+        body(&self.blocks[index], slot % Self.blockSize)
+        if self.blocks[index].id != nil { self.seal(index) }
+    }
+
+    private mutating func seal(_ index: Int) {
+        self.blocks[index].id = SealedBlock.nextID()
     }
 
     public var count: Int { self.slots.count }
@@ -296,19 +350,24 @@ extension EntityKey {
 }
 
 extension CascadeTracker {
-    /// Appends the tracker: its capacity, the ring's head, and the remembered shares in ring order with
-    /// their depths.
+    /// Appends the tracker: its capacity, the ring's head and size, then the ring's shares in ring order,
+    /// each as its id hash and depth (fixed 8 bytes each), a full block at a time (each a ``SealedBlock``).
     func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.capacity))
         writer.varint(UInt64(self.head))
-        writer.varint(UInt64(self.ring.count))
-        for share in self.ring {
-            writer.string(share.id)
-            writer.int(share.depth)
+        writer.varint(UInt64(self.filled))
+        for block in self.blocks {
+            if let id = block.id {
+                writer.sealed(SealedBlock(id: id, words: block.words))
+            } else {
+                writer.fixed64s(block.words)
+            }
         }
     }
 
-    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+    /// - Parameter hashed: the layout above (window engine state version 2); version 1 wrote each share's
+    ///   id as a string and its depth, and the ids are hashed as they are read.
+    init(reading reader: inout BinaryReader, hashed: Bool = true) throws(BinaryDecodingError) {
         let capacity = try reader.varint()
         let head = try reader.varint()
         let count = try reader.count()
@@ -317,15 +376,21 @@ extension CascadeTracker {
             count == capacity ? head < capacity : head == 0
         else { throw reader.error("cascade ring of \(count) shares, capacity \(capacity), head \(head)") }
         self.init(capacity: Int(capacity))
-        self.head = Int(head)
-        self.ring.reserveCapacity(count)
         self.slots.reserveCapacity(count)
+        self.blocks.reserveCapacity((count + Self.blockSize - 1) / Self.blockSize)
         for slot in 0..<count {
-            let id = try reader.string()
+            let id = hashed ? try reader.fixed64() : stableHash(try reader.string())
+            let depth = hashed ? try reader.fixed64() : UInt64(max(1, try reader.int()))
+            guard depth >= 1, depth <= UInt64(Int.max) else { throw reader.error("cascade depth \(depth)") }
             guard self.slots.updateValue(slot, forKey: id) == nil else {
                 throw reader.error("share remembered twice in a cascade")
             }
-            self.ring.append(Share(id: id, depth: try reader.int()))
+            let (index, offset) = slot.quotientAndRemainder(dividingBy: Self.blockSize)
+            if offset == 0 { self.blocks.append(Block()) }
+            self.blocks[index].set(offset, id: id, depth: depth)
+            if offset == Self.blockSize - 1 { self.blocks[index].id = SealedBlock.nextID() }
         }
+        self.filled = count
+        self.head = Int(head)
     }
 }

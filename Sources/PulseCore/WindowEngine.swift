@@ -144,7 +144,7 @@ public struct WindowEngine: Sendable {
             total + windows.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
         }
         // A remembered share: its id (inline up to 15 bytes) and depth in a dictionary, and its ring slot.
-        return windows + self.cascadeShares * 56
+        return windows + self.cascadeShares * 40
     }
 
     /// Adds an accepted event; returns what to emit (late notices, and records of windows it closed).
@@ -385,7 +385,8 @@ public struct WindowEngine: Sendable {
 // MARK: - Binary state
 
 extension WindowEngine {
-    static let stateVersion: UInt8 = 1
+    /// 2 since 2026-11-27: cascade shares as id hashes. Version 1 (ids as strings) is still read.
+    static let stateVersion: UInt8 = 2
 
     /// Distinct entities with open windows (for logging restore progress)
     public var openEntityCount: Int {
@@ -489,7 +490,10 @@ extension WindowEngine {
         configuration: Configuration,
         scorer: any SentimentScorer
     ) throws(BinaryDecodingError) {
-        try reader.version(Self.stateVersion, of: "window engine")
+        let version = try reader.byte()
+        guard version == 1 || version == Self.stateVersion else {
+            throw reader.error("window engine state version \(version), expected \(Self.stateVersion)")
+        }
         self.init(configuration: configuration, scorer: scorer)
         self.maxEventTime = try reader.optionalInt64()
         self.watermark = try reader.int64()
@@ -538,7 +542,8 @@ extension WindowEngine {
         self.cascades.reserveCapacity(cascadeCount)
         for _ in 0..<cascadeCount {
             let subject = try reader.string()
-            guard self.cascades.updateValue(try CascadeTracker(reading: &reader), forKey: subject) == nil else {
+            let cascade = try CascadeTracker(reading: &reader, hashed: version >= 2)
+            guard self.cascades.updateValue(cascade, forKey: subject) == nil else {
                 throw reader.error("cascade written twice")
             }
         }

@@ -367,6 +367,62 @@ struct WindowMemoryTests {
         #expect(depths["s9"] == [2: 1])
         #expect(depths["s0"] == [1: 1])
     }
+
+    @Test("A checkpoint of the version that kept cascade share ids as strings still restores the cascades")
+    func cascadeStateVersionOne() throws {
+        // Version 1 of the engine's state, by hand: no open window, subject p1's cascade a → b (depth 2).
+        var old = BinaryWriter()
+        old.byte(1)  // version
+        old.byte(1)
+        old.int(WindowEngineTests.at(1))  // newest event time
+        old.int(WindowEngineTests.at(0))  // watermark
+        old.int(0)  // late events
+        for _ in 0..<3 { old.byte(0) }  // no update, sweep or activity time
+        old.varint(0)  // open windows
+        old.varint(0)  // previous shares
+        old.varint(1)
+        old.string("p1")
+        old.varint(4096)  // capacity
+        old.varint(0)  // head
+        old.varint(2)
+        old.string("a")
+        old.int(1)
+        old.string("b")
+        old.int(2)
+        old.varint(1)
+        old.string("p1")
+        old.int(WindowEngineTests.at(1))
+        var reader = BinaryReader(old.bytes)
+        let configuration = WindowEngine.Configuration(window: .tumbling(10_000), graceMillis: 0)
+        let restored = try WindowEngine(
+            reading: &reader,
+            configuration: configuration,
+            scorer: MultilingualSentimentScorer()
+        )
+        #expect(reader.isAtEnd)
+        #expect(restored.cascadeShares == 2)
+        // Written again (version 2, hashes) and read back, it is the same.
+        var current = BinaryWriter()
+        restored.write(to: &current)
+        var again = BinaryReader(current.bytes)
+        let reread = try WindowEngine(
+            reading: &again,
+            configuration: configuration,
+            scorer: MultilingualSentimentScorer()
+        )
+        for var engine in [restored, reread] {
+            // A re-share of b is at depth 3; a share of an unknown parent at 1.
+            let outputs =
+                engine.add(WindowEngineTests.make("c", .share, at: 2, parent: "b"))
+                + engine.add(WindowEngineTests.make("d", .share, at: 3, parent: "zz"))
+                + engine.closeAll()
+            let depths = outputs.compactMap { output -> [Int: Int]? in
+                guard case .metrics(let record) = output, record.key.level == .subject else { return nil }
+                return record.aggregate.sharesByDepth
+            }
+            #expect(depths == [[3: 1, 1: 1]])
+        }
+    }
 }
 
 @Suite("Entity keys")
