@@ -32,7 +32,7 @@ BOOTSTRAP=$(head -n 1 "$WORK/broker.out" | cut -d= -f2)
   --set windows.size=10s --set windows.grace=5s --set windows.idle_close=10s \
   --set detection.window=60s --set detection.step=10s \
   --set alerts.for=10s --set alerts.keep_firing_for=60s --set alerts.cooldown=120s \
-  $(for kv in ${LIVE_SET:-}; do printf -- '--set %s ' "$kv"; done) > "$WORK/daemon.out" 2>&1 &
+  $(for kv in ${LIVE_SET:-}; do printf -- '--set %s ' "$kv"; done) > "${LIVE_DAEMON_OUT:-$WORK/daemon.out}" 2>&1 &
 DAEMON=$!
 sleep 5
 "$BIN" generate --bootstrap-servers "$BOOTSTRAP" --rate "$RATE" --duration "$SECONDS_TO_RUN" --scenario crises \

@@ -19,20 +19,21 @@ import Synchronization
 /// - `<topic>/<partition>/marker`: the latest confirmed checkpoint.
 ///
 /// - `<topic>/<partition>/seg/<process>-<id>`: a **segment**, a block of state that never changes once
-///   written (``StateSegment``: the deduplicator's full blocks of ids, most of a busy partition's state).
+///   written (``StateSegment``: the deduplicator's full blocks of ids and the cascades' full blocks of
+///   shares, most of a busy partition's state).
 ///   It is stored once, and each later checkpoint that holds it only names it, with its length and
 ///   checksum, in a manifest ahead of its other bytes (a marker of kind ``segmentedMarkerKind``). This is
 ///   Flink's incremental checkpoint (shared, immutable state files referenced by each checkpoint) at the
-///   scale of one partition's dedup set: at 50 000 events/s it was 200+ MB per second rewritten unchanged.
+///   scale of one partition: at 50 000 events/s the checkpoints rewrote 50+ MB per second unchanged.
 ///   Keys carry a random tag of the writing process, so a segment's key always means the same bytes. A
 ///   segment no checkpoint names any more gets a tombstone once the marker that stopped naming it is
 ///   delivered; segments a restore found get one once this process's own checkpoint replaced them.
 ///
 /// Otherwise checkpoints are whole rather than per-entity deltas: a restore needs only the latest one, so
-/// the topic stays small without relying on compaction (the embedded broker does not compact, and keeps
-/// about 5 MiB per partition). For that broker a segment is written again once ``segmentRefreshBytes``
-/// were written to its changelog partition after it, so that what the latest marker names is never among
-/// the oldest records the broker drops; with a compacted topic (Kafka) this can be turned off (0).
+/// the topic stays small without relying on compaction. The embedded broker does not compact, and keeps
+/// only about 5 MiB per partition (``retainedBytes``): for it a segment is written again once enough bytes
+/// followed it that the checkpoint naming it, and the next one, might no longer fit behind it
+/// (``refreshAfter(total:)``). With Kafka (compaction keeps every key's latest value) set it to 0.
 public final class Changelog: Sendable {
     /// Largest chunk value; below librdkafka's default `message.max.bytes` with room for headers.
     public static let chunkBytes = 512 * 1024
@@ -46,10 +47,8 @@ public final class Changelog: Sendable {
     static let segmentKind: UInt8 = 4
     /// A marker like kind 3 whose chunks hold a manifest of segments, then the state's other bytes.
     static let segmentedMarkerKind: UInt8 = 5
-    /// `processing.changelog_segment_refresh`'s default: the embedded broker keeps about 5 MiB per
-    /// partition, so a segment is rewritten before 2 MiB of later records, leaving 3 MiB for the checkpoint
-    /// that names it.
-    public static let defaultSegmentRefreshBytes = 2 * 1024 * 1024
+    /// `processing.changelog_retained_bytes`'s default: what the embedded broker keeps per partition.
+    public static let defaultRetainedBytes = 5 * 1024 * 1024
 
     /// One partition's encoded state and the input offset it reflects (the next offset to process).
     public struct Snapshot: Sendable {
@@ -131,9 +130,10 @@ public final class Changelog: Sendable {
     private let books = Mutex<[TopicPartition: SegmentBook]>([:])
     /// Bytes queued per changelog partition since this process started.
     private let partitionBytes = Mutex<[Int32: Int]>([:])
-    /// A segment is written again once this many bytes were written to its changelog partition after it
-    /// (0: never, for a compacted topic that keeps every key's latest value).
-    public let segmentRefreshBytes: Int
+    /// How much of each changelog partition the broker keeps (0: all that compaction keeps).
+    public let retainedBytes: Int
+    /// Sources told once that their checkpoints are too large for ``retainedBytes``.
+    private let warned = Mutex<Set<TopicPartition>>([])
     /// Tags this process's segment keys: 16 random hex digits.
     let process: String
 
@@ -143,7 +143,7 @@ public final class Changelog: Sendable {
         fingerprint: UInt64,
         producer: KafkaProducer,
         client: KafkaClientConfiguration,
-        segmentRefreshBytes: Int = Changelog.defaultSegmentRefreshBytes,
+        retainedBytes: Int = Changelog.defaultRetainedBytes,
         logger: Logger
     ) throws(KafkaError) {
         self.topic = topic
@@ -151,7 +151,7 @@ public final class Changelog: Sendable {
         self.fingerprint = fingerprint
         self.producer = producer
         self.reader = try PartitionReader(client: client, logger: logger)
-        self.segmentRefreshBytes = max(0, segmentRefreshBytes)
+        self.retainedBytes = max(0, retainedBytes)
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         self.process = String(repeating: "0", count: 16 - tag.count) + tag
         self.logger = logger
@@ -199,14 +199,26 @@ public final class Changelog: Sendable {
         var body = snapshot.state
         var written = 0
         if segmented {
+            let refresh = self.refreshAfter(
+                total: snapshot.state.count + snapshot.segments.reduce(0) { $0 + $1.words.count * 8 }
+            )
+            if refresh == nil, self.retainedBytes > 0, self.warned.withLock({ $0.insert(snapshot.source).inserted }) {
+                self.logger.warning(
+                    "Checkpoints are too large for what the changelog keeps per partition: a restore may not find them whole",
+                    metadata: [
+                        "kafka.partition": "\(snapshot.source)", "retained_bytes": "\(self.retainedBytes)",
+                        "hint": "processing.changelog_retained_bytes=0 with a compacted Kafka changelog",
+                    ]
+                )
+            }
             // The manifest: each segment's key, length, checksum and place among the other bytes.
             var manifest = BinaryWriter(capacity: 64 * snapshot.segments.count + 8)
             manifest.varint(UInt64(snapshot.segments.count))
             var position = 0
             for segment in snapshot.segments {
                 var stored = book.stored[segment.id]
-                let stale = stored.map {
-                    $0.rewrite || (self.segmentRefreshBytes > 0 && queued - $0.writtenAt >= self.segmentRefreshBytes)
+                let stale = stored.map { stored in
+                    stored.rewrite || refresh.map { queued - stored.writtenAt >= $0 } == true
                 }
                 if stored == nil || stale == true {
                     let bytes = segment.bytes
@@ -265,6 +277,19 @@ public final class Changelog: Sendable {
             sequence: sequence,
             written: written
         )
+    }
+
+    /// After how many bytes of its changelog partition a segment is written again, for a checkpoint of
+    /// `total` bytes (segments included): `nil` for never.
+    ///
+    /// The checkpoint confirmed last must stay whole in the retained bytes until the next one is
+    /// confirmed: its segments, its own bytes, and the next checkpoint's. So segments are rewritten once
+    /// half the retained bytes, less this checkpoint, followed them. A checkpoint of half the retained bytes
+    /// or more cannot be kept whole that way: its segments are not rewritten at all (rewriting them would
+    /// cost as much as a whole-state checkpoint, for a restore that would fail anyway).
+    func refreshAfter(total: Int) -> Int? {
+        guard self.retainedBytes > 0, total < self.retainedBytes / 2 else { return nil }
+        return self.retainedBytes / 2 - total
     }
 
     /// Queues the markers of checkpoints whose chunks (and outputs) were delivered.

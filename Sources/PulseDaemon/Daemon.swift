@@ -15,9 +15,9 @@ public struct Daemon: Sendable {
         public var dedup: Deduplicator.Configuration
         public var windows: WindowEngine.Configuration
         public var commitInterval: Duration
-        /// Bytes written to a changelog partition after a segment before it is written again
-        /// (`processing.changelog_segment_refresh`; 0: never).
-        public var segmentRefreshBytes = Changelog.defaultSegmentRefreshBytes
+        /// How much of each changelog partition the broker keeps (`processing.changelog_retained_bytes`;
+        /// 0: all that compaction keeps, as Kafka does).
+        public var changelogRetainedBytes = Changelog.defaultRetainedBytes
         public var sessionTimeout: Duration
         /// Crisis detection; `nil` turns it off.
         public var detection: CrisisDetector.Configuration? = CrisisDetector.Configuration()
@@ -152,7 +152,7 @@ public struct Daemon: Sendable {
                 fingerprint: IngestPipeline.stateFingerprint(windows: self.pipeline.windows),
                 producer: self.producer,
                 client: configuration.client,
-                segmentRefreshBytes: configuration.segmentRefreshBytes,
+                retainedBytes: configuration.changelogRetainedBytes,
                 logger: logger
             )
         } catch {

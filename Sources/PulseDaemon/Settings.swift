@@ -72,7 +72,7 @@ public struct Settings: Sendable {
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
         "metrics.weights.purchase", "processing.guarantee", "processing.threads", "processing.commit_interval",
-        "processing.changelog_segment_refresh",
+        "processing.changelog_retained_bytes",
         "http.listen", "http.ready_max_lag", "http.token",
         "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
         "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
@@ -142,7 +142,7 @@ public struct Settings: Sendable {
             "metrics.unique_exact_limit: \(d.windows.uniqueExactLimit)",
             "processing.guarantee: \(d.guarantee.rawValue)", "processing.threads: \(d.threads)",
             "processing.commit_interval: \(d.commitInterval.wholeMilliseconds)ms",
-            "processing.changelog_segment_refresh: \(d.segmentRefreshBytes)",
+            "processing.changelog_retained_bytes: \(d.changelogRetainedBytes)",
             "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
@@ -354,9 +354,9 @@ public struct Settings: Sendable {
             throw SettingsError(key: "processing.commit_interval", reason: "must be between 10ms and 10m")
         }
         self.daemon.commitInterval = .milliseconds(commitMillis)
-        self.daemon.segmentRefreshBytes = try int(
-            "processing.changelog_segment_refresh",
-            Changelog.defaultSegmentRefreshBytes,
+        self.daemon.changelogRetainedBytes = try int(
+            "processing.changelog_retained_bytes",
+            Changelog.defaultRetainedBytes,
             range: 0...Int(Int32.max)
         )
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))

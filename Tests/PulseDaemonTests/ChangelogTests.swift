@@ -230,14 +230,14 @@ struct ChangelogTests {
         let broker = try EmbeddedBroker(topics: [EmbeddedBroker.Topic(topic, partitions: 1)], logger: daemonTestLogger)
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
         let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
-        func changelog(refresh: Int = 0) throws -> Changelog {
+        func changelog(retained: Int = 0) throws -> Changelog {
             try Changelog(
                 topic: topic,
                 partitions: 1,
                 fingerprint: 7,
                 producer: producer,
                 client: client,
-                segmentRefreshBytes: refresh,
+                retainedBytes: retained,
                 logger: daemonTestLogger
             )
         }
@@ -356,15 +356,24 @@ struct ChangelogTests {
             #expect(scan.skipped?.contains(damage == "missing" ? "is missing" : "fails its checksum") == true)
         }
 
-        // With a refresh threshold, a segment is stored again once that many bytes followed it.
-        let eager = try changelog(refresh: 1)
-        let source2 = TopicPartition("events", 1)
+        // A broker that keeps little of each partition: a segment is stored again once enough bytes followed
+        // it (here 1 KiB: the previous checkpoint's chunks are more), unless the checkpoint is too large
+        // for what the broker keeps (then never).
         var nine = snapshot(9)
-        nine.source = source2
-        let written9 = try await commit(eager, nine).written
-        let written10 = try await commit(eager, nine).written
-        #expect(written10 > nine.segments.count * block)
-        #expect(written9 == written10)
+        let total = nine.state.count + nine.segments.count * block
+        #expect(nine.segments.count == 4)
+        for (partition, retained) in [(Int32(1), 2 * total + 2 * 1024), (2, total)] {
+            let little = try changelog(retained: retained)
+            nine.source = TopicPartition("events", partition)
+            let written9 = try await commit(little, nine).written
+            let written10 = try await commit(little, nine).written
+            #expect(written9 > nine.segments.count * block)
+            if partition == 1 {
+                #expect(written9 == written10)
+            } else {
+                #expect(written9 - written10 >= nine.segments.count * block)
+            }
+        }
     }
 
     @Test(

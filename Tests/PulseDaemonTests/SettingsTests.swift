@@ -223,8 +223,8 @@ struct SampleConfigurationTests {
         #expect(settings.alerts == AlertDelivery.Configuration())
         #expect(settings.daemon.threads == Machine.cores)
         #expect(settings.daemon.commitInterval == .seconds(1))
-        // The one deliberate difference: Kafka compacts the changelog, so segments need no refresh.
-        #expect(settings.daemon.segmentRefreshBytes == 0)
-        #expect(Daemon.Configuration(client: settings.daemon.client).segmentRefreshBytes == 2 * 1024 * 1024)
+        // The one deliberate difference: Kafka keeps the compacted changelog, the embedded broker 5 MiB of it.
+        #expect(settings.daemon.changelogRetainedBytes == 0)
+        #expect(Daemon.Configuration(client: settings.daemon.client).changelogRetainedBytes == 5 * 1024 * 1024)
     }
 }
