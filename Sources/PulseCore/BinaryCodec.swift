@@ -78,8 +78,9 @@ public struct BinaryWriter: Sendable {
     }
 }
 
-/// Values that never change once collected (a full block of the deduplicator's ids), with an identity no
-/// other block of this process shares, so that a checkpoint can tell it already stored this block.
+/// Values that never change once collected (a full block of the deduplicator's ids, or of a cascade's
+/// shares), with an identity no other block of this process shares, so that a checkpoint can tell it
+/// already stored this block. A holder that changes a block in place gives it a new identity.
 public struct SealedBlock: Sendable {
     public let id: UInt64
     public let words: [UInt64]
