@@ -41,12 +41,23 @@ GEN=$!
 
 metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 == name { sum += $2 } END { printf "%.0f", sum }'; }
 elapsed=0
+# The daemon's CPU (user + system clock ticks) and events at the previous sample: the cost per event of
+# each 30 s interval, to tell a cost that grows with the run from the machine's phases.
+ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON/stat"; }
+last_ticks=$(ticks)
+last_events=0
 while kill -0 "$GEN" 2>/dev/null; do
   sleep 30
   elapsed=$((elapsed + 30))
+  now_ticks=$(ticks)
+  now_events=$(metric crowdpulse_events_accepted_total)
+  interval_us=$(awk -v t="$((now_ticks - last_ticks))" -v e="$((now_events - last_events))" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.1f", (e > 0 ? t / hz * 1e6 / e : 0) }')
+  last_ticks=$now_ticks
+  last_events=$now_events
   rss=$(awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$DAEMON/status")
   lag=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^crowdpulse_consumer_lag\{/ { sum += $2 } END { printf "%d", sum }')
-  echo "t=${elapsed}s rss_mib=$rss consumer_lag=$lag events_accepted=$(metric crowdpulse_events_accepted_total)" \
+  echo "t=${elapsed}s rss_mib=$rss consumer_lag=$lag events_accepted=$now_events cpu_us_per_event=$interval_us" \
     "state_bytes=$(metric crowdpulse_state_bytes) dedup_entries=$(metric crowdpulse_dedup_entries)" \
     "windows_open=$(metric crowdpulse_windows_open) checkpoint_mb=$(( $(metric crowdpulse_checkpoint_bytes_total) / 1000000 ))" \
     "detector_entities=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^crowdpulse_detector_entities/ { s += $2 } END { printf "%d", s }')"
