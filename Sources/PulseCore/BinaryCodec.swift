@@ -126,18 +126,23 @@ public struct StateSegment: Sendable {
 
     /// The state's bytes: `inline` with each segment's bytes inserted at its position (segments in order).
     public static func splice(_ segments: [StateSegment], into inline: [UInt8]) -> [UInt8] {
-        guard !segments.isEmpty else { return inline }
+        Self.splice(segments.map { ($0.position, $0.bytes[...]) }, into: inline[...])
+    }
+
+    /// `inline` with each run of bytes inserted before the inline byte at its position (positions in
+    /// ascending order, each at most `inline.count`).
+    public static func splice(
+        _ runs: [(position: Int, bytes: ArraySlice<UInt8>)],
+        into inline: ArraySlice<UInt8>
+    ) -> [UInt8] {
         var state: [UInt8] = []
-        state.reserveCapacity(inline.count + segments.reduce(0) { $0 + $1.words.count * 8 })
-        var copied = 0
-        for segment in segments {
-            state.append(contentsOf: inline[copied..<segment.position])
-            copied = segment.position
-            #if _endian(little)
-            segment.words.withUnsafeBytes { state.append(contentsOf: $0) }
-            #else
-            state.append(contentsOf: segment.bytes)
-            #endif
+        state.reserveCapacity(inline.count + runs.reduce(0) { $0 + $1.bytes.count })
+        var copied = inline.startIndex
+        for run in runs {
+            let position = inline.startIndex + run.position
+            state.append(contentsOf: inline[copied..<position])
+            state.append(contentsOf: run.bytes)
+            copied = position
         }
         state.append(contentsOf: inline[copied...])
         return state

@@ -265,9 +265,8 @@ public struct CascadeTracker: Sendable {
     public let capacity: Int
     /// Share id hash → its slot in the ring.
     private var slots: [UInt64: Int] = [:]
+    /// The ring, `slots.count` shares (at most `capacity`).
     private var blocks: [Block] = []
-    /// Shares in the ring (at most `capacity`).
-    private var filled = 0
     /// The oldest share's slot once the ring is full (0 until then).
     private var head = 0
 
@@ -284,12 +283,12 @@ public struct CascadeTracker: Sendable {
         let depth = (parentID.flatMap { self.slots[$0] }.map { self.depth(at: $0) } ?? 0) &+ 1
         if let slot = self.slots[shareID] {
             self.change(slot) { $0.setDepth($1, depth) }
-        } else if self.filled < self.capacity {
-            self.slots[shareID] = self.filled
-            if self.filled % Self.blockSize == 0 { self.blocks.append(Block()) }
-            self.change(self.filled) { $0.set($1, id: shareID, depth: depth) }
-            self.filled += 1
-            if self.filled % Self.blockSize == 0 { self.seal(self.filled / Self.blockSize - 1) }
+        } else if self.slots.count < self.capacity {
+            let slot = self.slots.count
+            self.slots[shareID] = slot
+            if slot % Self.blockSize == 0 { self.blocks.append(Block()) }
+            self.change(slot) { $0.set($1, id: shareID, depth: depth) }
+            if (slot + 1) % Self.blockSize == 0 { self.seal(slot / Self.blockSize) }
         } else {
             self.slots.removeValue(forKey: self.blocks[self.head / Self.blockSize].id(at: self.head % Self.blockSize))
             self.change(self.head) { $0.set($1, id: shareID, depth: depth) }
@@ -355,7 +354,7 @@ extension CascadeTracker {
     func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.capacity))
         writer.varint(UInt64(self.head))
-        writer.varint(UInt64(self.filled))
+        writer.varint(UInt64(self.slots.count))
         for block in self.blocks {
             if let id = block.id {
                 writer.sealed(SealedBlock(id: id, words: block.words))
@@ -380,7 +379,7 @@ extension CascadeTracker {
         self.blocks.reserveCapacity((count + Self.blockSize - 1) / Self.blockSize)
         for slot in 0..<count {
             let id = hashed ? try reader.fixed64() : stableHash(try reader.string())
-            let depth = hashed ? try reader.fixed64() : UInt64(max(1, try reader.int()))
+            let depth = hashed ? try reader.fixed64() : UInt64(clamping: try reader.int())
             guard depth >= 1, depth <= UInt64(Int.max) else { throw reader.error("cascade depth \(depth)") }
             guard self.slots.updateValue(slot, forKey: id) == nil else {
                 throw reader.error("share remembered twice in a cascade")
@@ -388,9 +387,8 @@ extension CascadeTracker {
             let (index, offset) = slot.quotientAndRemainder(dividingBy: Self.blockSize)
             if offset == 0 { self.blocks.append(Block()) }
             self.blocks[index].set(offset, id: id, depth: depth)
-            if offset == Self.blockSize - 1 { self.blocks[index].id = SealedBlock.nextID() }
+            if offset == Self.blockSize - 1 { self.seal(index) }
         }
-        self.filled = count
         self.head = Int(head)
     }
 }

@@ -143,7 +143,8 @@ public struct WindowEngine: Sendable {
         let windows = self.open.values.reduce(0) { total, windows in
             total + windows.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
         }
-        // A remembered share: its id (inline up to 15 bytes) and depth in a dictionary, and its ring slot.
+        // A remembered share: its id hash and slot in a dictionary (with the table's slack), and its id hash
+        // and depth in its ring block.
         return windows + self.cascadeShares * 40
     }
 

@@ -90,7 +90,6 @@ public final class Changelog: Sendable {
         struct Stored {
             var key: [UInt8]
             var checksum: UInt64
-            var bytes: Int
             /// The changelog partition's byte count (``partitionBytes``) when it was last written.
             var writtenAt: Int
             /// The latest checkpoint (``Pending/sequence``) naming it.
@@ -216,13 +215,13 @@ public final class Changelog: Sendable {
             manifest.varint(UInt64(snapshot.segments.count))
             var position = 0
             for segment in snapshot.segments {
-                var stored = book.stored[segment.id]
-                let stale = stored.map { stored in
-                    stored.rewrite || refresh.map { queued - stored.writtenAt >= $0 } == true
-                }
-                if stored == nil || stale == true {
+                let known = book.stored[segment.id]
+                var stored: SegmentBook.Stored
+                if let known, !known.rewrite, refresh.map({ queued - known.writtenAt < $0 }) ?? true {
+                    stored = known
+                } else {
                     let bytes = segment.bytes
-                    let key = stored?.key ?? Array("\(prefix)seg/\(self.process)-\(segment.id)".utf8)
+                    let key = known?.key ?? Array("\(prefix)seg/\(self.process)-\(segment.id)".utf8)
                     var value = [Self.magic, Self.segmentKind]
                     value.append(contentsOf: bytes)
                     try self.producer.send(
@@ -232,20 +231,19 @@ public final class Changelog: Sendable {
                     written += value.count
                     stored = SegmentBook.Stored(
                         key: key,
-                        checksum: stored?.checksum ?? Self.checksum(bytes[...]),
-                        bytes: bytes.count,
+                        checksum: known?.checksum ?? Self.checksum(bytes[...]),
                         writtenAt: queued,
                         lastReference: sequence
                     )
                 }
-                stored!.lastReference = sequence
+                stored.lastReference = sequence
                 book.stored[segment.id] = stored
                 manifest.varint(UInt64(segment.position - position))
                 position = segment.position
-                manifest.varint(UInt64(stored!.key.count - prefix.utf8.count))
-                manifest.append(contentsOf: stored!.key[prefix.utf8.count...])
-                manifest.varint(UInt64(stored!.bytes))
-                manifest.fixed64(stored!.checksum)
+                manifest.varint(UInt64(stored.key.count - prefix.utf8.count))
+                manifest.append(contentsOf: stored.key[prefix.utf8.count...])
+                manifest.varint(UInt64(segment.words.count * 8))
+                manifest.fixed64(stored.checksum)
             }
             body = manifest.bytes
             body.append(contentsOf: snapshot.state)
@@ -579,16 +577,7 @@ extension RestoreScan {
         guard references.last.map({ $0.position <= inline.count }) ?? true else {
             throw reader.error("segment placed beyond the state")
         }
-        var state: [UInt8] = []
-        state.reserveCapacity(inline.count + references.reduce(0) { $0 + $1.bytes.count })
-        var copied = inline.startIndex
-        for reference in references {
-            state.append(contentsOf: inline[copied..<inline.startIndex + reference.position])
-            copied = inline.startIndex + reference.position
-            state.append(contentsOf: reference.bytes)
-        }
-        state.append(contentsOf: inline[copied...])
-        return state
+        return StateSegment.splice(references, into: inline)
     }
 }
 

@@ -848,7 +848,8 @@ public final class IngestPipeline: Sendable {
         var parts: Parts
 
         /// The checkpoint ``IngestPipeline/install(_:offset:state:)`` reads back.
-        /// The deduplicator's full blocks of ids are left out as segments, which the changelog stores once.
+        /// The deduplicator's and the cascades' full blocks are left out as segments, which the changelog
+        /// stores once.
         public func encoded() -> Changelog.Snapshot {
             var writer = BinaryWriter(capacity: 4096)
             writer.segmenting = true
