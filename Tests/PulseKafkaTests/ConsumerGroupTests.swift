@@ -35,6 +35,13 @@ struct ConsumerGroupTests {
                     do {
                         try consumer.commitSync(offsets)
                         committed = !offsets.isEmpty
+                    } catch KafkaError.librdkafka(let detail) where detail.name == "REBALANCE_IN_PROGRESS" {
+                        // The revoke that the second member's join causes can reach the mock coordinator
+                        // after it moved the group to Joining, where it refuses every commit with this error
+                        // (Kafka accepts commits of the current generation while it prepares a rebalance).
+                        // On a loaded machine that happens; the daemon treats it as deferrable
+                        // (`PipelineService.rebalanceErrors`). The revoke at close, which this test is about,
+                        // must still commit: that is checked below.
                     } catch {
                         Issue.record("commit in revoke hook failed: \(error)")
                     }
