@@ -73,6 +73,13 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
 
     /// Adds one event. `depth` is its cascade depth (shares only); `sentiment` its score (comments only).
     public mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?) {
+        var simhash: UInt64? = nil
+        self.add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
+    }
+
+    /// Adds one event; `simhash` caches its text's SimHash for the other entities the event is added to (a
+    /// subject and its brand), so that it is computed at most once per event.
+    mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?, simhash: inout UInt64?) {
         self.counts[Int(event.kind.rawValue)] += 1
         self.users.insert(userHash)
         if let brand = event.brand, brand != self.brand { self.brand = brand }
@@ -98,7 +105,8 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
                     self.crisis!.addNegative(
                         event,
                         userHash: userHash,
-                        newAccountMillis: Self.newAccountMillis
+                        newAccountMillis: Self.newAccountMillis,
+                        simhash: &simhash
                     )
                 }
             }

@@ -177,6 +177,7 @@ public struct WindowEngine: Sendable {
         var userHash: UInt64 = 0
         var depth: Int? = nil
         var sentiment: Double? = nil
+        var simhash: UInt64? = nil
         if last + size > self.watermark {
             userHash = stableHash(event.userID)
             if event.kind == .share {
@@ -219,7 +220,8 @@ public struct WindowEngine: Sendable {
                 exactLimit: exactLimit,
                 userHash: userHash,
                 depth: depth,
-                sentiment: sentiment
+                sentiment: sentiment,
+                simhash: &simhash
             )
             if tracksUpdates { self.dirty[start, default: []].insert(subject) }
             if let brand = event.brand {
@@ -231,7 +233,8 @@ public struct WindowEngine: Sendable {
                     exactLimit: exactLimit,
                     userHash: userHash,
                     depth: depth,
-                    sentiment: sentiment
+                    sentiment: sentiment,
+                    simhash: &simhash
                 )
                 if tracksUpdates { self.dirty[start, default: []].insert(key) }
             }
@@ -250,13 +253,14 @@ public struct WindowEngine: Sendable {
         exactLimit: Int,
         userHash: UInt64,
         depth: Int?,
-        sentiment: Double?
+        sentiment: Double?,
+        simhash: inout UInt64?
     ) {
         if let index = windows.index(forKey: key) {
-            windows.values[index].add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+            windows.values[index].add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
         } else {
             var aggregate = WindowAggregate(exactLimit: exactLimit)
-            aggregate.add(event, userHash: userHash, depth: depth, sentiment: sentiment)
+            aggregate.add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
             windows[key] = aggregate
         }
     }
