@@ -2,10 +2,7 @@
 public enum JSONText {
     /// `text` as a JSON string literal, quotes included.
     public static func quote(_ text: String) -> String {
-        // Fast path: printable ASCII without quotes or backslashes needs no escaping.
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
-            return "\"" + text + "\""
-        }
+        if Self.isPlain(text) { return "\"" + text + "\"" }
         var result = "\""
         result.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
@@ -26,9 +23,60 @@ public enum JSONText {
         return result + "\""
     }
 
+    /// Printable ASCII without quotes or backslashes: a string literal of it needs no escaping.
+    static func isPlain(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }
+    }
+
     /// A JSON object from ordered members whose values are already JSON text.
     public static func object(_ members: [(String, String)]) -> String {
         "{" + members.map { "\(self.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// JSON text written as UTF-8 bytes, for output records on the hot path (the same text as ``JSONText``).
+public struct JSONBytes: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int) {
+        self.bytes.reserveCapacity(capacity)
+    }
+
+    /// Literal JSON text (punctuation, member names, `null`).
+    public mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+    }
+
+    /// Text that needs no escaping (timestamps, numbers' descriptions).
+    public mutating func append(unescaped text: String) {
+        self.bytes.append(contentsOf: text.utf8)
+    }
+
+    /// `text` as a JSON string literal, quotes included: ``JSONText/quote(_:)``.
+    public mutating func append(quoted text: String) {
+        if JSONText.isPlain(text) {
+            self.bytes.append(0x22)
+            self.bytes.append(contentsOf: text.utf8)
+            self.bytes.append(0x22)
+        } else {
+            self.bytes.append(contentsOf: JSONText.quote(text).utf8)
+        }
+    }
+
+    public mutating func append(_ value: Bool) {
+        value ? self.append("true") : self.append("false")
+    }
+
+    /// An integer in decimal, as `String(value)` writes it.
+    public mutating func append(_ value: Int64) {
+        if value < 0 { self.bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let first = self.bytes.count
+        repeat {
+            self.bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        self.bytes[first...].reverse()
     }
 }
 

@@ -584,20 +584,16 @@ public final class IngestPipeline: Sendable {
                 }
             }
         }
-        var finals: [(record: MetricsRecord, rendered: String)] = []
+        var finals: [(record: MetricsRecord, rendered: [UInt8])] = []
         for record in records {
-            let rendered = record.render()
+            let rendered = record.renderUTF8()
             if record.isFinal {
                 self.metrics.windowEmitDelay.recordNanoseconds(max(0, now - record.windowEnd) * 1_000_000)
                 if self.live != nil { finals.append((record, rendered)) }
             }
             self.metrics.metricRecords.increment()
             try self.producer.send(
-                ProducerRecord(
-                    topic: self.topics.metrics,
-                    key: Array(record.recordKey.utf8),
-                    value: Array(rendered.utf8)
-                )
+                ProducerRecord(topic: self.topics.metrics, key: Array(record.recordKey.utf8), value: rendered)
             )
             state.metricsRecords += 1
         }

@@ -30,7 +30,8 @@ public final class LiveView: Sendable {
 
     struct Entity: Sendable {
         var brand: String?
-        var latest: String
+        /// The latest record's JSON, as produced.
+        var latest: [UInt8]
         var points: [Point]
         var touched: UInt64
     }
@@ -58,8 +59,8 @@ public final class LiveView: Sendable {
         self.configuration = configuration
     }
 
-    /// Takes final metric records with their rendered JSON.
-    public func record(_ records: [(record: MetricsRecord, rendered: String)]) {
+    /// Takes final metric records with their rendered JSON (the bytes produced to Kafka, not copied).
+    public func record(_ records: [(record: MetricsRecord, rendered: [UInt8])]) {
         guard !records.isEmpty else { return }
         let limit = self.configuration.history
         self.state.withLock { state in
@@ -178,7 +179,8 @@ public final class LiveView: Sendable {
                 .sorted { $0.touched > $1.touched }.map(Self.alertJSON)
             return JSONText.object([
                 ("level", JSONText.quote(level.rawValue)), ("entity", JSONText.quote(id)),
-                ("brand", entity.brand.map(JSONText.quote) ?? "null"), ("latest", entity.latest),
+                ("brand", entity.brand.map(JSONText.quote) ?? "null"),
+                ("latest", String(decoding: entity.latest, as: UTF8.self)),
                 ("history", Self.history(entity.points)), ("alerts", "[" + alerts.joined(separator: ",") + "]"),
             ])
         }

@@ -14,7 +14,7 @@ func sampleLiveView() throws -> LiveView {
     let live = LiveView()
     let start: Int64 = 1_790_000_000_000 - 1_790_000_000_000 % 60_000
     for minute in 0..<10 {
-        var rows: [(record: MetricsRecord, rendered: String)] = []
+        var rows: [(record: MetricsRecord, rendered: [UInt8])] = []
         for (level, entity, scale) in [
             (EntityLevel.brand, "b1", 3), (.brand, "b2", 1), (.subject, "p1", 2), (.subject, "p2", 1),
         ] {
@@ -32,7 +32,7 @@ func sampleLiveView() throws -> LiveView {
                 aggregate: aggregate,
                 previousShares: nil
             )
-            rows.append((record, record.render()))
+            rows.append((record, record.renderUTF8()))
         }
         live.record(rows)
     }
@@ -140,7 +140,7 @@ struct QueryAPITests {
         configuration.maxEntities = 1_000
         let live = LiveView(configuration: configuration)
         for batch in 0..<50 {
-            var rows: [(record: MetricsRecord, rendered: String)] = []
+            var rows: [(record: MetricsRecord, rendered: [UInt8])] = []
             for index in 0..<1_000 {
                 let record = MetricsRecord(
                     key: EntityKey(.subject, "s\(batch)-\(index)"),
@@ -151,7 +151,7 @@ struct QueryAPITests {
                     aggregate: WindowAggregate(),
                     previousShares: nil
                 )
-                rows.append((record, "{}"))
+                rows.append((record, Array("{}".utf8)))
             }
             live.record(rows)
         }

@@ -151,7 +151,7 @@ public struct AlertRecord: Sendable {
     public var values: [(String, String)] {
         let evaluation = self.event.evaluation
         let authenticity = evaluation.authenticity
-        let number = MetricsRecord.number
+        let number: (Double) -> String = MetricsRecord.number
         return [
             ("observed_negative", String(evaluation.negative)),
             ("expected_negative", number(evaluation.expectedNegative)),
