@@ -61,8 +61,15 @@ public struct BinaryWriter: Sendable {
     public mutating func append(contentsOf bytes: some Collection<UInt8>) { self.bytes.append(contentsOf: bytes) }
 
     public mutating func string(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in
+        // Native strings hand out their bytes without a copy of the string (checkpoints write every sampled
+        // comment's strings, each time).
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { utf8 in
+            self.varint(UInt64(utf8.count))
+            self.bytes.append(contentsOf: utf8)
+        }
+        guard written == nil else { return }
+        var copy = value
+        copy.withUTF8 { utf8 in
             self.varint(UInt64(utf8.count))
             self.bytes.append(contentsOf: utf8)
         }

@@ -62,7 +62,9 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
             at: event.occurredAt,
             simhash: hash,
             newAccount: newAccount,
-            excerpt: String(text.prefix(Self.excerptLength)),
+            // A text of at most `excerptLength` bytes has at most that many characters: it is its own excerpt,
+            // shared rather than copied (counting characters to cut one was 0.7 % of the daemon's CPU).
+            excerpt: text.utf8.count <= Self.excerptLength ? text : String(text.prefix(Self.excerptLength)),
             lang: event.lang
         )
         let index = self.comments.firstIndex { $0.sampleKey > key } ?? self.comments.count
