@@ -79,10 +79,32 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
     public mutating func merge(_ other: CrisisEvidence) {
         self.newAccounts += other.newAccounts
         self.withAccountAge += other.withAccountAge
-        var merged = self.comments + other.comments
-        merged.sort { $0.sampleKey < $1.sampleKey }
-        var seen = Set<String>()
-        self.comments = Array(merged.filter { seen.insert($0.eventID).inserted }.prefix(Self.sampleCapacity))
+        // Both samples are in ascending key order: one pass merges them, keeps the lowest keys and drops a
+        // comment both sides hold (the same event id has the same key, so repeats meet in one run of equal
+        // keys). A set of event ids and a sort were 1.5 % of the daemon's CPU in the brand stage.
+        let mine = self.comments
+        var merged: [NegativeComment] = []
+        merged.reserveCapacity(min(Self.sampleCapacity, mine.count + other.comments.count))
+        var i = 0
+        var j = 0
+        while merged.count < Self.sampleCapacity && (i < mine.count || j < other.comments.count) {
+            let next: NegativeComment
+            if j == other.comments.count || (i < mine.count && mine[i].sampleKey <= other.comments[j].sampleKey) {
+                next = mine[i]
+                i += 1
+            } else {
+                next = other.comments[j]
+                j += 1
+            }
+            var run = merged.count - 1
+            var repeated = false
+            while run >= 0 && merged[run].sampleKey == next.sampleKey {
+                if merged[run].eventID == next.eventID { repeated = true }
+                run -= 1
+            }
+            if !repeated { merged.append(next) }
+        }
+        self.comments = merged
         for buyer in other.buyers { Self.insertSorted(buyer, into: &self.buyers, capacity: Self.buyerCapacity) }
     }
 
