@@ -67,6 +67,12 @@ public struct JSONBytes: Sendable {
         value ? self.append("true") : self.append("false")
     }
 
+    /// Literal JSON text followed by an integer (a member name and its value).
+    public mutating func append(_ text: StaticString, _ value: some BinaryInteger) {
+        self.append(text)
+        self.append(Int64(value))
+    }
+
     /// An integer in decimal, as `String(value)` writes it.
     public mutating func append(_ value: Int64) {
         if value < 0 { self.bytes.append(UInt8(ascii: "-")) }
