@@ -411,15 +411,16 @@ public struct PipelineService: Service {
                         lastCommit = clock.now
                     }
                 } else {
-                    // On a tick nothing waits to be processed, so the commit may as well wait for its
-                    // deliveries there and then.
-                    try await self.advanceCommit(waiting: batch.isEmpty)
+                    // On a tick (no input for the poll's second) the commit may wait a little for its
+                    // deliveries, so that a finished stream is committed promptly; but only a little: input
+                    // that arrives meanwhile must not wait for a broker that does not answer.
+                    try await self.advanceCommit(waiting: batch.isEmpty ? Self.tickWait : nil)
                     if clock.now - lastCommit >= self.commitInterval,
                         self.coordination.inFlight.withLock({ $0 == nil })
                     {
                         self.startCommit()
                         lastCommit = clock.now
-                        if batch.isEmpty { try await self.advanceCommit(waiting: true) }
+                        if batch.isEmpty { try await self.advanceCommit(waiting: Self.tickWait) }
                     }
                 }
                 if self.coordination.needsRecovery.exchange(false, ordering: .relaxed) {
@@ -488,9 +489,9 @@ public struct PipelineService: Service {
             try await self.commitTransaction()
             return
         }
-        try await self.advanceCommit(waiting: true, duringRebalanceIsFine: duringRebalanceIsFine)
+        try await self.advanceCommit(waiting: Self.deliveryTimeout, duringRebalanceIsFine: duringRebalanceIsFine)
         self.startCommit()
-        try await self.advanceCommit(waiting: true, duringRebalanceIsFine: duringRebalanceIsFine)
+        try await self.advanceCommit(waiting: Self.deliveryTimeout, duringRebalanceIsFine: duringRebalanceIsFine)
     }
 
     /// `at_least_once`: captures the state of what changed and the offsets it reflects, and puts the commit
@@ -532,20 +533,26 @@ public struct PipelineService: Service {
     /// How long a commit may wait for its deliveries, as `flush` did before commits overlapped processing.
     static let deliveryTimeout: Duration = .seconds(30)
 
+    /// How long a commit waits for its deliveries on a tick. A tick used to wait up to ``deliveryTimeout``:
+    /// with an output broker down, input that came meanwhile was not processed for 30 s, and the commit
+    /// then stopped the pipeline (a test caught it under load).
+    static let tickWait: Duration = .milliseconds(200)
+
     /// `at_least_once`: moves the commit in flight on as far as its deliveries allow: once the chunks and
     /// outputs are delivered, queues the markers; once the markers are delivered, commits the offsets.
     ///
-    /// - Parameter waiting: wait for the deliveries (a flush) rather than return and check again after the
-    ///   next batch.
+    /// - Parameter waiting: how long to wait for the deliveries (a flush); `nil` to return at once and check
+    ///   again after the next batch. Whatever the wait, a stage still undelivered after ``deliveryTimeout``
+    ///   throws.
     /// - Throws: ``UndeliveredOutputs`` when a delivery failed: nothing more is committed, and the next
     ///   owner re-reads from the last commit.
-    private func advanceCommit(waiting: Bool, duringRebalanceIsFine: Bool = true) async throws {
+    private func advanceCommit(waiting: Duration?, duringRebalanceIsFine: Bool = true) async throws {
         while let commit = self.coordination.inFlight.withLock({ $0 }) {
             let late = ContinuousClock.now - commit.started >= Self.deliveryTimeout
             if case .encoding(let encoding) = commit.stage {
                 if let encoded = encoding.finished {
                     try self.writeCheckpoints(encoded, of: commit)
-                } else if waiting || late {
+                } else if waiting != nil || late {
                     // Encoding has no timeout of its own: it always ends, and the pipeline goes on meanwhile.
                     try self.writeCheckpoints(await encoding.wait(), of: commit)
                 } else {
@@ -554,13 +561,22 @@ public struct PipelineService: Service {
                 continue
             }
             if !self.producer.isDelivered(through: commit.epoch) {
-                if !waiting {
+                if let waiting {
+                    do throws(KafkaError) {
+                        try await self.producer.flush(timeout: waiting)
+                    } catch {
+                        // A tick's short wait that ends first is not an error: checked again after the
+                        // next batch or tick (the flush waited for every message; this commit needs only
+                        // its epoch's).
+                        guard waiting < Self.deliveryTimeout, error.detail?.name == "_TIMED_OUT" else { throw error }
+                    }
+                }
+                if !self.producer.isDelivered(through: commit.epoch) {
                     guard !late else {
                         throw UndeliveredOutputs(failed: self.producer.outstanding, timedOut: true)
                     }
                     return
                 }
-                try await self.producer.flush(timeout: Self.deliveryTimeout)
             }
             let failed = self.producer.failedDeliveries
             guard failed == 0 else { throw UndeliveredOutputs(failed: failed) }

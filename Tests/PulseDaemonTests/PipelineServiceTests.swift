@@ -359,7 +359,10 @@ struct PipelineServiceTests {
         // A commit covering them has started and cannot finish: its dead letters and checkpoint chunks
         // are undeliverable.
         try await waitUntil("a commit in flight") { daemon.service.coordination.inFlight.withLock { $0 != nil } }
-        // Processing goes on meanwhile (a flush here would block the pipeline until broker 2 is back).
+        // Processing goes on meanwhile (a flush here would block the pipeline until broker 2 is back). No
+        // input for a few seconds first: the consumer's empty polls (ticks) must not wait for the
+        // deliveries either (they waited up to 30 s, so the records below were not processed).
+        try await Task.sleep(for: .seconds(3))
         try await produceBad(10, "after")
         try await waitUntil("the third records processed") { daemon.stats.current.messages >= 30 }
         #expect(try committed() == 10, "nothing is committed before its outputs are delivered")

@@ -144,12 +144,12 @@ public enum SimHash {
             var pending = 0
             func drain() {
                 withUnsafeBytes(of: counters) { bytes in
-                    // Lane `l` of counter `k` counts bit 8·k + l (the word's byte `l`, little-endian).
+                    // Lane `l` of counter `k` (bits 8·l to 8·l + 7 of its value) counts bit 8·k + l.
                     for byte in 0..<64 {
                         let counter = byte >> 3
                         let lane = byte & 7
                         ones[counter * 8 + lane] &+= UInt32(
-                            truncatingIfNeeded: bytes.load(fromByteOffset: counter * 8, as: UInt64.self).littleEndian
+                            truncatingIfNeeded: bytes.load(fromByteOffset: counter * 8, as: UInt64.self)
                                 >> UInt64(lane * 8) & 0xFF
                         )
                     }
