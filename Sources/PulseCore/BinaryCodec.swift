@@ -55,6 +55,25 @@ public struct BinaryWriter: Sendable {
         }
     }
 
+    /// A value's encoding through its ``SealedEncoding``: written once for as long as the value does not
+    /// change, and, when ``segmenting`` and at least ``SealedEncoding/minimumSegmentBytes`` long, a segment
+    /// of its own (the changelog stores it once, and later checkpoints only name it).
+    ///
+    /// - Parameter encode: writes the value, as it would be written inline; called only when `sealed` has
+    ///   no bytes yet.
+    public mutating func sealed(_ sealed: SealedEncoding, _ encode: (inout BinaryWriter) -> Void) {
+        let bytes = sealed.bytes {
+            var writer = BinaryWriter(capacity: 1024)
+            encode(&writer)
+            return writer.bytes
+        }
+        if self.segmenting && bytes.count >= SealedEncoding.minimumSegmentBytes {
+            self.segments.append(StateSegment(id: sealed.id, position: self.bytes.count, content: .bytes(bytes)))
+        } else {
+            self.bytes.append(contentsOf: bytes)
+        }
+    }
+
     public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
 
     /// Bytes as they are, with no length.
@@ -106,29 +125,102 @@ public struct SealedBlock: Sendable {
     public static func nextID() -> UInt64 { sealedBlockIDs.add(1, ordering: .relaxed).newValue }
 }
 
+/// The encoding of a value that changes now and then but is checkpointed far more often (a crisis
+/// detector changes when windows close, once a window step, and is checkpointed at every commit): the
+/// bytes are computed once per version of the value, and the version's identity lets a checkpoint store
+/// them once (a segment) and name them afterwards.
+///
+/// The value holds one and shares it with its copies (a checkpoint's capture is a copy). Before it
+/// changes, the value calls ``renewed(_:)``: a copy taken earlier keeps the old encoding and identity,
+/// the value gets new ones. So an identity always means the bytes of one version.
+public final class SealedEncoding: Sendable {
+    /// Shorter encodings are written inline: a segment's record and its line in each manifest (a key of
+    /// 30–40 bytes, length, checksum, position) would cost more than the bytes.
+    public static let minimumSegmentBytes = 256
+
+    /// Never shared by another encoding or ``SealedBlock`` of this process.
+    public let id: UInt64
+    private let encoded = Mutex<[UInt8]?>(nil)
+
+    public init() {
+        self.id = SealedBlock.nextID()
+    }
+
+    /// The bytes, encoded by `encode` on first use. Two copies encoding at once both encode (the same
+    /// bytes); the first to finish is kept.
+    public func bytes(_ encode: () -> [UInt8]) -> [UInt8] {
+        if let bytes = self.encoded.withLock({ $0 }) { return bytes }
+        let bytes = encode()
+        return self.encoded.withLock { stored in
+            if let stored { return stored }
+            stored = bytes
+            return bytes
+        }
+    }
+
+    /// Whether the bytes were computed: only then may the identity have left the process.
+    var isEncoded: Bool { self.encoded.withLock { $0 != nil } }
+
+    /// Call before changing the value that holds `sealed`: keeps it when nothing else holds it and it was
+    /// never encoded (its identity is unused), otherwise replaces it.
+    public static func renewed(_ sealed: inout SealedEncoding) {
+        if isKnownUniquelyReferenced(&sealed) && !sealed.isEncoded { return }
+        sealed = SealedEncoding()
+    }
+}
+
 /// Identities of ``SealedBlock``s: process-wide, so that no two blocks (of any partition, before or after a
 /// restore) ever share one.
 private let sealedBlockIDs = Atomic<UInt64>(0)
 
 /// A sealed block that a ``BinaryWriter`` in ``BinaryWriter/segmenting`` mode left out of its bytes.
 public struct StateSegment: Sendable {
+    /// What the segment holds: a ``SealedBlock``'s words, or the bytes of a ``SealedEncoding``.
+    public enum Content: Sendable {
+        case words([UInt64])
+        case bytes([UInt8])
+    }
+
     /// The block's identity (``SealedBlock/id``): the same id always means the same content.
     public let id: UInt64
     /// Where the block's bytes belong: before the inline byte at this index.
     public let position: Int
-    public let words: [UInt64]
+    public let content: Content
 
     public init(id: UInt64, position: Int, words: [UInt64]) {
-        self.id = id
-        self.position = position
-        self.words = words
+        self.init(id: id, position: position, content: .words(words))
     }
 
-    /// The block's bytes, as ``BinaryWriter/fixed64s(_:)`` writes them.
+    public init(id: UInt64, position: Int, content: Content) {
+        self.id = id
+        self.position = position
+        self.content = content
+    }
+
+    /// The words of a block's segment (empty for an encoding's).
+    public var words: [UInt64] {
+        if case .words(let words) = self.content { return words }
+        return []
+    }
+
+    /// How many bytes the segment stands for.
+    public var byteCount: Int {
+        switch self.content {
+        case .words(let words): return words.count * 8
+        case .bytes(let bytes): return bytes.count
+        }
+    }
+
+    /// The block's bytes, as ``BinaryWriter/fixed64s(_:)`` writes them (an encoding's, as they are).
     public var bytes: [UInt8] {
-        var writer = BinaryWriter(capacity: self.words.count * 8)
-        writer.fixed64s(self.words)
-        return writer.bytes
+        switch self.content {
+        case .words(let words):
+            var writer = BinaryWriter(capacity: words.count * 8)
+            writer.fixed64s(words)
+            return writer.bytes
+        case .bytes(let bytes):
+            return bytes
+        }
     }
 
     /// The state's bytes: `inline` with each segment's bytes inserted at its position (segments in order).

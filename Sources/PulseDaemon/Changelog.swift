@@ -199,7 +199,7 @@ public final class Changelog: Sendable {
         var written = 0
         if segmented {
             let refresh = self.refreshAfter(
-                total: snapshot.state.count + snapshot.segments.reduce(0) { $0 + $1.words.count * 8 }
+                total: snapshot.state.count + snapshot.segments.reduce(0) { $0 + $1.byteCount }
             )
             if refresh == nil, self.retainedBytes > 0, self.warned.withLock({ $0.insert(snapshot.source).inserted }) {
                 self.logger.warning(
@@ -242,7 +242,7 @@ public final class Changelog: Sendable {
                 position = segment.position
                 manifest.varint(UInt64(stored.key.count - prefix.utf8.count))
                 manifest.append(contentsOf: stored.key[prefix.utf8.count...])
-                manifest.varint(UInt64(segment.words.count * 8))
+                manifest.varint(UInt64(segment.byteCount))
                 manifest.fixed64(stored.checksum)
             }
             body = manifest.bytes

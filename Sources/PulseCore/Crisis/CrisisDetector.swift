@@ -263,6 +263,11 @@ public struct CrisisDetector: Sendable {
     /// batching, which a restore from a checkpoint followed by re-processing relies on.
     private var inbox: [Observation] = []
     public private(set) var evictions = 0
+    /// The encoding of this version of the state, for checkpoints. The state changes only when windows
+    /// close (once a window step), and is checkpointed at every commit (every second): at 50 000 events/s
+    /// that rewrote about 0.9 MB per input partition per second, the same bytes most of the time. Renewed
+    /// by ``observe(_:)`` and ``advance(to:)``, the only ways to change the state.
+    private var sealed = SealedEncoding()
 
     public init(level: EntityLevel, configuration: Configuration = Configuration()) {
         self.level = level
@@ -288,6 +293,7 @@ public struct CrisisDetector: Sendable {
     /// Takes one final metric record of this level.
     public mutating func observe(_ record: MetricsRecord) {
         guard record.isFinal, record.key.level == self.level else { return }
+        SealedEncoding.renewed(&self.sealed)
         let aggregate = record.aggregate
         self.inbox.append(
             Observation(
@@ -367,6 +373,7 @@ public struct CrisisDetector: Sendable {
     public mutating func advance(to watermark: Int64) -> [AlertEvent] {
         let step = self.configuration.stepMillis
         guard watermark != Int64.min else { return [] }
+        SealedEncoding.renewed(&self.sealed)
         let through = Self.floor(watermark, step)
         if self.evaluatedThrough == Int64.min {
             // Start at the first boundary after the earliest data.
@@ -663,7 +670,15 @@ extension CrisisDetector {
     ///
     /// Entities, brands and buyers are written in ascending order, so that the same state always gives the
     /// same bytes; shares and totals bit for bit. The configuration is not written.
+    ///
+    /// Encoded once per version of the state (``SealedEncoding``), and a segment of its own when the
+    /// writer is segmenting: a checkpoint of a detector that did not change since the last one only names
+    /// it.
     public func write(to writer: inout BinaryWriter) {
+        writer.sealed(self.sealed) { self.encode(to: &$0) }
+    }
+
+    private func encode(to writer: inout BinaryWriter) {
         writer.byte(Self.stateVersion)
         writer.byte(self.level.code)
         writer.int(self.evaluatedThrough)

@@ -1,0 +1,123 @@
+import PulseCore
+import Testing
+
+/// A crisis detector is encoded once per version of its state, and is a segment of its own in a checkpoint:
+/// checkpoints between two window closes only name it.
+@Suite("Sealed encodings: a detector encoded once per version")
+struct SealedEncodingTests {
+    typealias Step = StateCodecTests.DetectorStep
+
+    static func run(_ detector: inout CrisisDetector, _ step: Step) {
+        switch step {
+        case .observe(let record): detector.observe(record)
+        case .advance(let watermark): _ = detector.advance(to: watermark)
+        }
+    }
+
+    /// The detector's checkpoint: its inline bytes and segments (segmenting, as the pipeline writes).
+    static func segmented(_ detector: CrisisDetector) -> (bytes: [UInt8], segments: [StateSegment]) {
+        var writer = BinaryWriter()
+        writer.segmenting = true
+        detector.write(to: &writer)
+        return (writer.bytes, writer.segments)
+    }
+
+    /// The detector's bytes as a detector read back from them writes them: an encoding made from the state
+    /// itself, not from anything the detector remembered of an earlier encoding.
+    static func fresh(_ bytes: [UInt8], level: EntityLevel) throws -> [UInt8] {
+        var reader = BinaryReader(bytes)
+        let restored = try CrisisDetector(reading: &reader, level: level, configuration: StateCodecTests.detection)
+        #expect(reader.isAtEnd)
+        var writer = BinaryWriter()
+        restored.write(to: &writer)
+        return writer.bytes
+    }
+
+    /// Byte arrays compared outside `#expect`, so that a failure prints the message, not thousands of bytes.
+    static func same(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool { lhs == rhs }
+
+    @Test("Unchanged, a detector is one segment with the same identity and bytes; each change gives a new one")
+    func identityFollowsChanges() throws {
+        let steps = StateCodecTests.detectorSteps
+        var detector = CrisisDetector(level: .subject, configuration: StateCodecTests.detection)
+        // Small at first: written inline, no segment.
+        Self.run(&detector, steps[0])
+        #expect(Self.segmented(detector).segments.isEmpty)
+
+        var identities: Set<UInt64> = []
+        var checked = 0
+        for (index, step) in steps.enumerated().dropFirst() {
+            Self.run(&detector, step)
+            guard index % 97 == 0 else { continue }
+            let first = Self.segmented(detector)
+            let second = Self.segmented(detector)
+            guard let segment = first.segments.first else { continue }
+            // The whole detector is the segment; nothing else is inline.
+            #expect(first.segments.count == 1 && first.bytes.isEmpty)
+            #expect(second.segments.map(\.id) == [segment.id])
+            #expect(Self.same(second.segments.first?.bytes ?? [], segment.bytes))
+            // A new version since the last check: a new identity.
+            #expect(identities.insert(segment.id).inserted, "step \(index): identity \(segment.id) reused")
+            // And the bytes are the state's: the same as a detector read from them writes.
+            #expect(Self.same(try Self.fresh(segment.bytes, level: .subject), segment.bytes), "step \(index)")
+            #expect(segment.bytes.count >= SealedEncoding.minimumSegmentBytes)
+            checked += 1
+        }
+        #expect(checked > 20)
+    }
+
+    @Test("A copy taken before a change keeps its own encoding, whenever either of them is encoded")
+    func copiesAreIsolated() throws {
+        let steps = StateCodecTests.detectorSteps
+        let observes = steps.indices.filter { if case .observe = steps[$0] { true } else { false } }
+        let split = observes[observes.count / 2]
+        func detector(through end: Int) -> CrisisDetector {
+            var detector = CrisisDetector(level: .subject, configuration: StateCodecTests.detection)
+            for step in steps[..<end] { Self.run(&detector, step) }
+            return detector
+        }
+        func bytes(_ written: (bytes: [UInt8], segments: [StateSegment])) -> [UInt8] {
+            StateSegment.splice(written.segments, into: written.bytes)
+        }
+        // What each state encodes to, from detectors that were never copied.
+        let expectedBefore = bytes(Self.segmented(detector(through: split)))
+        let expectedAfter = bytes(Self.segmented(detector(through: split + 50)))
+        #expect(!Self.same(expectedBefore, expectedAfter), "the steps after the split change the state")
+
+        // The encoding computed before the copy; the copy encoded before the change; the copy encoded after.
+        for order in 0..<3 {
+            var original = detector(through: split)
+            if order == 0 { _ = Self.segmented(original) }
+            let copy = original
+            var copyWritten = order == 2 ? nil : Self.segmented(copy)
+            for step in steps[split..<(split + 50)] { Self.run(&original, step) }
+            let originalWritten = Self.segmented(original)
+            if copyWritten == nil { copyWritten = Self.segmented(copy) }
+            let copyAgain = Self.segmented(copy)
+
+            #expect(Self.same(bytes(copyWritten!), expectedBefore), "order \(order): the copy's encoding changed")
+            #expect(Self.same(bytes(copyAgain), expectedBefore), "order \(order): the copy's encoding changed")
+            #expect(
+                Self.same(bytes(originalWritten), expectedAfter),
+                "order \(order): the original kept an old encoding"
+            )
+            #expect(copyAgain.segments.map(\.id) == copyWritten!.segments.map(\.id))
+            #expect(
+                originalWritten.segments.map(\.id) != copyWritten!.segments.map(\.id),
+                "order \(order): two versions share an identity"
+            )
+        }
+    }
+
+    @Test("Not segmenting, the same bytes are written inline")
+    func inlineWhenNotSegmenting() throws {
+        var detector = CrisisDetector(level: .brand, configuration: StateCodecTests.detection)
+        for step in StateCodecTests.detectorSteps.prefix(3_000) { Self.run(&detector, step) }
+        let segmented = Self.segmented(detector)
+        var plain = BinaryWriter()
+        detector.write(to: &plain)
+        #expect(!segmented.segments.isEmpty)
+        #expect(plain.segments.isEmpty)
+        #expect(Self.same(StateSegment.splice(segmented.segments, into: segmented.bytes), plain.bytes))
+    }
+}
