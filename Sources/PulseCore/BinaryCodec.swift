@@ -14,6 +14,9 @@ public struct BinaryWriter: Sendable {
     /// The segments recorded, in order; the state's bytes are ``bytes`` with each one spliced in at its
     /// ``StateSegment/position`` (``StateSegment/splice(_:into:)``).
     public private(set) var segments: [StateSegment] = []
+    /// The largest segment ``sealed(_:_:)`` makes of an encoding: what one changelog record holds
+    /// (``Changelog``'s chunks are as large).
+    public var maximumSegmentBytes = 512 * 1024
 
     public init(capacity: Int = 256) {
         self.bytes.reserveCapacity(capacity)
@@ -56,8 +59,9 @@ public struct BinaryWriter: Sendable {
     }
 
     /// A value's encoding through its ``SealedEncoding``: written once for as long as the value does not
-    /// change, and, when ``segmenting`` and at least ``SealedEncoding/minimumSegmentBytes`` long, a segment
-    /// of its own (the changelog stores it once, and later checkpoints only name it).
+    /// change, and, when ``segmenting`` and at least ``SealedEncoding/minimumSegmentBytes`` long, segments
+    /// of its own (the changelog stores them once, and later checkpoints only name them): one per
+    /// ``maximumSegmentBytes``, so that each fits in one record.
     ///
     /// - Parameter encode: writes the value, as it would be written inline; called only when `sealed` has
     ///   no bytes yet.
@@ -67,10 +71,15 @@ public struct BinaryWriter: Sendable {
             encode(&writer)
             return writer.bytes
         }
-        if self.segmenting && bytes.count >= SealedEncoding.minimumSegmentBytes {
-            self.segments.append(StateSegment(id: sealed.id, position: self.bytes.count, content: .bytes(bytes)))
-        } else {
+        guard self.segmenting && bytes.count >= SealedEncoding.minimumSegmentBytes else {
             self.bytes.append(contentsOf: bytes)
+            return
+        }
+        // Pieces at the same position: spliced back one after the other.
+        for (index, id) in sealed.pieces(of: self.maximumSegmentBytes).enumerated() {
+            let lower = index * self.maximumSegmentBytes
+            let piece = bytes[lower..<min(bytes.count, lower + self.maximumSegmentBytes)]
+            self.segments.append(StateSegment(id: id, position: self.bytes.count, content: .bytes(piece)))
         }
     }
 
@@ -138,31 +147,53 @@ public final class SealedEncoding: Sendable {
     /// 30–40 bytes, length, checksum, position) would cost more than the bytes.
     public static let minimumSegmentBytes = 256
 
-    /// Never shared by another encoding or ``SealedBlock`` of this process.
-    public let id: UInt64
-    private let encoded = Mutex<[UInt8]?>(nil)
-
-    public init() {
-        self.id = SealedBlock.nextID()
+    /// The bytes, and the identities of their pieces once a segmenting writer asked for them.
+    private struct Encoded {
+        var bytes: [UInt8]
+        /// One per piece of `pieceBytes` (the last may be shorter); never shared by another encoding or
+        /// ``SealedBlock`` of this process.
+        var pieces: [UInt64] = []
+        var pieceBytes = 0
     }
+
+    private let encoded = Mutex<Encoded?>(nil)
+
+    public init() {}
 
     /// The bytes, encoded by `encode` on first use. Two copies encoding at once both encode (the same
     /// bytes); the first to finish is kept.
     public func bytes(_ encode: () -> [UInt8]) -> [UInt8] {
-        if let bytes = self.encoded.withLock({ $0 }) { return bytes }
+        if let encoded = self.encoded.withLock({ $0 }) { return encoded.bytes }
         let bytes = encode()
         return self.encoded.withLock { stored in
-            if let stored { return stored }
-            stored = bytes
+            if let stored { return stored.bytes }
+            stored = Encoded(bytes: bytes)
             return bytes
         }
     }
 
-    /// Whether the bytes were computed: only then may the identity have left the process.
+    /// The identities of the bytes' pieces of at most `pieceBytes` each (call after ``bytes(_:)``): the
+    /// same for as long as this version lives.
+    func pieces(of pieceBytes: Int) -> [UInt64] {
+        self.encoded.withLock { encoded in
+            guard var current = encoded else { preconditionFailure("pieces of an encoding not computed yet") }
+            if current.pieceBytes != pieceBytes || current.pieces.isEmpty {
+                // A new cut (only ever one in a process: the writers' piece size is a constant) gets new
+                // identities, so that an identity never names two different runs of bytes.
+                let count = max(1, (current.bytes.count + pieceBytes - 1) / pieceBytes)
+                current.pieces = (0..<count).map { _ in SealedBlock.nextID() }
+                current.pieceBytes = pieceBytes
+                encoded = current
+            }
+            return current.pieces
+        }
+    }
+
+    /// Whether the bytes were computed: only then may the identities have left the process.
     var isEncoded: Bool { self.encoded.withLock { $0 != nil } }
 
     /// Call before changing the value that holds `sealed`: keeps it when nothing else holds it and it was
-    /// never encoded (its identity is unused), otherwise replaces it.
+    /// never encoded (its identities are unused), otherwise replaces it.
     public static func renewed(_ sealed: inout SealedEncoding) {
         if isKnownUniquelyReferenced(&sealed) && !sealed.isEncoded { return }
         sealed = SealedEncoding()
@@ -178,7 +209,7 @@ public struct StateSegment: Sendable {
     /// What the segment holds: a ``SealedBlock``'s words, or the bytes of a ``SealedEncoding``.
     public enum Content: Sendable {
         case words([UInt64])
-        case bytes([UInt8])
+        case bytes(ArraySlice<UInt8>)
     }
 
     /// The block's identity (``SealedBlock/id``): the same id always means the same content.
@@ -211,6 +242,12 @@ public struct StateSegment: Sendable {
         }
     }
 
+    /// The bytes, without a copy for an encoding's.
+    public var slice: ArraySlice<UInt8> {
+        if case .bytes(let bytes) = self.content { return bytes }
+        return self.bytes[...]
+    }
+
     /// The block's bytes, as ``BinaryWriter/fixed64s(_:)`` writes them (an encoding's, as they are).
     public var bytes: [UInt8] {
         switch self.content {
@@ -219,13 +256,13 @@ public struct StateSegment: Sendable {
             writer.fixed64s(words)
             return writer.bytes
         case .bytes(let bytes):
-            return bytes
+            return Array(bytes)
         }
     }
 
     /// The state's bytes: `inline` with each segment's bytes inserted at its position (segments in order).
     public static func splice(_ segments: [StateSegment], into inline: [UInt8]) -> [UInt8] {
-        Self.splice(segments.map { ($0.position, $0.bytes[...]) }, into: inline[...])
+        Self.splice(segments.map { ($0.position, $0.slice) }, into: inline[...])
     }
 
     /// `inline` with each run of bytes inserted before the inline byte at its position (positions in

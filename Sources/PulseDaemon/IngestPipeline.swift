@@ -849,6 +849,7 @@ public final class IngestPipeline: Sendable {
         public func encoded() -> Changelog.Snapshot {
             var writer = BinaryWriter(capacity: 4096)
             writer.segmenting = true
+            writer.maximumSegmentBytes = Changelog.chunkBytes  // each segment is one changelog record
             writer.byte(IngestPipeline.stateFormat)
             switch self.parts {
             case .brandStage(let merger, let detector):

@@ -120,4 +120,32 @@ struct SealedEncodingTests {
         #expect(plain.segments.isEmpty)
         #expect(Self.same(StateSegment.splice(segmented.segments, into: segmented.bytes), plain.bytes))
     }
+
+    @Test(
+        "An encoding larger than a segment is cut into pieces, each with its own identity, kept while unchanged"
+    )
+    func pieces() throws {
+        var detector = CrisisDetector(level: .subject, configuration: StateCodecTests.detection)
+        for step in StateCodecTests.detectorSteps.prefix(3_000) { Self.run(&detector, step) }
+        func written() -> (bytes: [UInt8], segments: [StateSegment]) {
+            var writer = BinaryWriter()
+            writer.segmenting = true
+            writer.maximumSegmentBytes = 1_000
+            detector.write(to: &writer)
+            return (writer.bytes, writer.segments)
+        }
+        var plain = BinaryWriter()
+        detector.write(to: &plain)
+        let first = written()
+        #expect(plain.bytes.count > 3_000)
+        #expect(first.segments.count == (plain.bytes.count + 999) / 1_000)
+        #expect(first.segments.allSatisfy { $0.byteCount <= 1_000 && $0.position == 0 })
+        #expect(Set(first.segments.map(\.id)).count == first.segments.count)
+        #expect(Self.same(StateSegment.splice(first.segments, into: first.bytes), plain.bytes))
+        #expect(written().segments.map(\.id) == first.segments.map(\.id))
+        // A writer cutting at another size gets other identities: an identity names one run of bytes.
+        let whole = Self.segmented(detector)
+        #expect(whole.segments.count == 1)
+        #expect(Set(whole.segments.map(\.id)).isDisjoint(with: first.segments.map(\.id)))
+    }
 }

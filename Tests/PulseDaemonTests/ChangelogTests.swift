@@ -377,6 +377,93 @@ struct ChangelogTests {
     }
 
     @Test(
+        "A detector larger than a record is stored as several segments, named while it does not change, and restored whole",
+        .timeLimit(.minutes(2))
+    )
+    func largeDetector() async throws {
+        let topic = "large-detector-changelog"
+        let broker = try EmbeddedBroker(topics: [EmbeddedBroker.Topic(topic, partitions: 1)], logger: daemonTestLogger)
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let changelog = try Changelog(
+            topic: topic,
+            partitions: 1,
+            fingerprint: 9,
+            producer: producer,
+            client: client,
+            retainedBytes: 0,
+            logger: daemonTestLogger
+        )
+        // 200 posts whose window holds a full sample of long negative comments: about 3 MB of evidence.
+        var detector = CrisisDetector(level: .subject)
+        let start: Int64 = 1_795_687_200_000
+        let text = String(repeating: "Awful, broken on arrival and nobody answers. ", count: 4)
+        for post in 0..<200 {
+            var aggregate = WindowAggregate()
+            for index in 0..<CrisisEvidence.sampleCapacity {
+                let event = Event(
+                    eventID: "post-\(post)-comment-\(index)-with-a-long-event-identifier",
+                    kind: .comment,
+                    occurredAt: start + Int64(index),
+                    subjectID: "post-\(post)",
+                    userID: "user-\(index)",
+                    brand: "acme",
+                    text: text,
+                    lang: "en"
+                )
+                aggregate.add(event, userHash: stableHash(event.userID), depth: nil, sentiment: -0.9)
+            }
+            detector.observe(
+                MetricsRecord(
+                    key: EntityKey(.subject, "post-\(post)"),
+                    windowStart: start,
+                    windowEnd: start + 60_000,
+                    isFinal: true,
+                    revision: 0,
+                    aggregate: aggregate,
+                    previousShares: nil
+                )
+            )
+        }
+        func snapshot(_ offset: Int64) -> Changelog.Snapshot {
+            var writer = BinaryWriter()
+            writer.segmenting = true
+            writer.maximumSegmentBytes = Changelog.chunkBytes
+            detector.write(to: &writer)
+            return Changelog.Snapshot(
+                source: TopicPartition("events", 0),
+                offset: offset,
+                state: writer.bytes,
+                segments: writer.segments
+            )
+        }
+        func commit(_ snapshot: Changelog.Snapshot) async throws -> Int {
+            let pending = try changelog.write([snapshot])
+            try await producer.flush()
+            try changelog.confirm(pending)
+            try await producer.flush()
+            return try #require(pending.first).written
+        }
+        let first = snapshot(1)
+        let total = first.segments.reduce(0) { $0 + $1.byteCount }
+        #expect(total > 2 * Changelog.chunkBytes)
+        #expect(first.segments.count == (total + Changelog.chunkBytes - 1) / Changelog.chunkBytes)
+        #expect(first.segments.allSatisfy { $0.byteCount <= Changelog.chunkBytes && $0.position == 0 })
+        // One record each: over the broker's message size limit, the commit would fail.
+        #expect(try await commit(first) > total)
+        let second = snapshot(2)
+        #expect(second.segments.map(\.id) == first.segments.map(\.id))
+        #expect(try await commit(second) < 64 * (second.segments.count + 1))
+        let restored = try #require(try changelog.restore(TopicPartition("events", 0)))
+        #expect(restored.offset == 2)
+        let whole = restored.state == second.assembled
+        #expect(whole)
+        var reader = BinaryReader(restored.state)
+        #expect(try CrisisDetector(reading: &reader, level: .subject, configuration: .init()).entityCount == 0)
+        #expect(reader.isAtEnd)
+    }
+
+    @Test(
         "100 000 entities: a new group without committed offsets restores them and resumes at the checkpoints",
         .timeLimit(.minutes(7))
     )
