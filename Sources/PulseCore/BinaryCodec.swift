@@ -157,6 +157,9 @@ public final class SealedEncoding: Sendable {
     }
 
     private let encoded = Mutex<Encoded?>(nil)
+    /// Set once the bytes are stored: read at every change of the value (per event, for windows), without
+    /// the lock.
+    private let done = Atomic<Bool>(false)
 
     public init() {}
 
@@ -168,6 +171,7 @@ public final class SealedEncoding: Sendable {
         return self.encoded.withLock { stored in
             if let stored { return stored.bytes }
             stored = Encoded(bytes: bytes)
+            self.done.store(true, ordering: .releasing)
             return bytes
         }
     }
@@ -190,7 +194,7 @@ public final class SealedEncoding: Sendable {
     }
 
     /// Whether the bytes were computed: only then may the identities have left the process.
-    var isEncoded: Bool { self.encoded.withLock { $0 != nil } }
+    var isEncoded: Bool { self.done.load(ordering: .acquiring) }
 
     /// Call before changing the value that holds `sealed`: keeps it when nothing else holds it and it was
     /// never encoded (its identities are unused), otherwise replaces it.

@@ -111,8 +111,18 @@ public struct WindowEngine: Sendable {
 
     public let configuration: Configuration
     private let scorer: any SentimentScorer
-    /// Open windows by start, then entity.
-    private var open: [Int64: [EntityKey: WindowAggregate]] = [:]
+    /// One open window: its entities' aggregates, and the encoding of this version of it for checkpoints.
+    struct OpenWindow: Sendable {
+        var aggregates: [EntityKey: WindowAggregate] = [:]
+        /// Renewed whenever the window changes (an event added, an update emitted). A window past its end
+        /// that waits out its grace period takes no more events when they come in order: checkpointed at
+        /// every commit until it closes (a third of the open windows' bytes, with the default grace), it is
+        /// encoded once and stored once, as a segment.
+        var sealed = SealedEncoding()
+    }
+
+    /// Open windows by start.
+    private var open: [Int64: OpenWindow] = [:]
     private var revisions: [Int64: [EntityKey: Int]] = [:]
     private var dirty: [Int64: Set<EntityKey>] = [:]
     private var previousShares: [EntityKey: (start: Int64, shares: Int)] = [:]
@@ -136,12 +146,12 @@ public struct WindowEngine: Sendable {
     }
 
     /// Open entity-windows.
-    public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.count } }
+    public var openWindowCount: Int { self.open.values.reduce(0) { $0 + $1.aggregates.count } }
 
     /// Approximate bytes of state held by open windows and cascades.
     public var stateBytes: Int {
-        let windows = self.open.values.reduce(0) { total, windows in
-            total + windows.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
+        let windows = self.open.values.reduce(0) { total, window in
+            total + window.aggregates.reduce(0) { $0 + 64 + $1.key.entity.utf8.count + $1.value.stateBytes }
         }
         // A remembered share: its id hash and slot in a dictionary (with the table's slack), and its id hash
         // and depth in its ring block.
@@ -209,14 +219,15 @@ public struct WindowEngine: Sendable {
             // cost a heap-allocated closure context per access, four allocations per event.
             var window = self.open.index(forKey: start)
             if window == nil {
-                self.open[start] = [:]
+                self.open[start] = OpenWindow()
                 window = self.open.index(forKey: start)
             }
+            SealedEncoding.renewed(&self.open.values[window!].sealed)
             let subject = EntityKey(.subject, event.subjectID)
             Self.add(
                 event,
                 to: subject,
-                in: &self.open.values[window!],
+                in: &self.open.values[window!].aggregates,
                 exactLimit: exactLimit,
                 userHash: userHash,
                 depth: depth,
@@ -229,7 +240,7 @@ public struct WindowEngine: Sendable {
                 Self.add(
                     event,
                     to: key,
-                    in: &self.open.values[window!],
+                    in: &self.open.values[window!].aggregates,
                     exactLimit: exactLimit,
                     userHash: userHash,
                     depth: depth,
@@ -294,7 +305,7 @@ public struct WindowEngine: Sendable {
         self.sweep(before: limit, oldestClosing: closing[0])
         var outputs: [Output] = []
         for start in closing {
-            let windows = self.open.removeValue(forKey: start) ?? [:]
+            let windows = self.open.removeValue(forKey: start)?.aggregates ?? [:]
             let revisions = self.revisions.removeValue(forKey: start) ?? [:]
             self.dirty.removeValue(forKey: start)
             for key in windows.keys.sorted() {
@@ -352,8 +363,10 @@ public struct WindowEngine: Sendable {
     private mutating func emitUpdates() -> [Output] {
         var outputs: [Output] = []
         for start in self.dirty.keys.sorted() {
+            // Its revisions and dirty marks change: they are part of the window's bytes.
+            if let window = self.open.index(forKey: start) { SealedEncoding.renewed(&self.open.values[window].sealed) }
             for key in self.dirty[start]!.sorted() {
-                guard let aggregate = self.open[start]?[key] else { continue }
+                guard let aggregate = self.open[start]?.aggregates[key] else { continue }
                 if key.level == .brand && self.configuration.brands == .partials {
                     outputs.append(
                         .brandPartial(brand: key.entity, windowStart: start, aggregate: aggregate, isFinal: false)
@@ -396,7 +409,7 @@ extension WindowEngine {
     /// Distinct entities with open windows (for logging restore progress)
     public var openEntityCount: Int {
         var keys = Set<EntityKey>()
-        for windows in self.open.values { keys.formUnion(windows.keys) }
+        for window in self.open.values { keys.formUnion(window.aggregates.keys) }
         return keys.count
     }
 
@@ -426,18 +439,23 @@ extension WindowEngine {
         // 1: they are written with the aggregate, 0 meaning none.
         // Entries sorted with their values (no lookup per entry), and revisions and dirty marks looked up only
         // when there are any (`final` emit mode has none): this runs over every open window each checkpoint.
+        // Each window through its sealed encoding: one that did not change since the last checkpoint (in its
+        // grace period) is not encoded again, and is only named in the changelog.
         writer.varint(UInt64(self.open.count))
-        for (start, windows) in self.open.sorted(by: { $0.key < $1.key }) {
-            let revisions = self.revisions[start] ?? [:]
-            let dirty = self.dirty[start] ?? []
+        for (start, window) in self.open.sorted(by: { $0.key < $1.key }) {
             writer.int(start)
-            writer.varint(UInt64(windows.count))
-            for index in Self.canonicalOrder(windows, EntityKey.canonicalHash) {
-                let key = windows.keys[index]
-                key.write(to: &writer)
-                writer.varint(UInt64(revisions.isEmpty ? 0 : revisions[key] ?? 0))
-                writer.bool(!dirty.isEmpty && dirty.contains(key))
-                windows.values[index].write(to: &writer)
+            writer.sealed(window.sealed) { writer in
+                let windows = window.aggregates
+                let revisions = self.revisions[start] ?? [:]
+                let dirty = self.dirty[start] ?? []
+                writer.varint(UInt64(windows.count))
+                for index in Self.canonicalOrder(windows, EntityKey.canonicalHash) {
+                    let key = windows.keys[index]
+                    key.write(to: &writer)
+                    writer.varint(UInt64(revisions.isEmpty ? 0 : revisions[key] ?? 0))
+                    writer.bool(!dirty.isEmpty && dirty.contains(key))
+                    windows.values[index].write(to: &writer)
+                }
             }
         }
 
@@ -526,7 +544,7 @@ extension WindowEngine {
                     throw reader.error("entity written twice in window \(start)")
                 }
             }
-            guard self.open.updateValue(windows, forKey: start) == nil else {
+            guard self.open.updateValue(OpenWindow(aggregates: windows), forKey: start) == nil else {
                 throw reader.error("window \(start) written twice")
             }
             if !revisions.isEmpty { self.revisions[start] = revisions }

@@ -1,9 +1,9 @@
 import PulseCore
 import Testing
 
-/// A crisis detector is encoded once per version of its state, and is a segment of its own in a checkpoint:
-/// checkpoints between two window closes only name it.
-@Suite("Sealed encodings: a detector encoded once per version")
+/// A crisis detector, and each open window, is encoded once per version of its state and is a segment of its
+/// own in a checkpoint: checkpoints while it does not change only name it.
+@Suite("Sealed encodings: detectors and windows encoded once per version")
 struct SealedEncodingTests {
     typealias Step = StateCodecTests.DetectorStep
 
@@ -147,5 +147,91 @@ struct SealedEncodingTests {
         let whole = Self.segmented(detector)
         #expect(whole.segments.count == 1)
         #expect(Set(whole.segments.map(\.id)).isDisjoint(with: first.segments.map(\.id)))
+    }
+
+    // MARK: - Window engine
+
+    /// Events of 50 posts from `StateCodecTests.start` on, at the given offsets (ms), decoded.
+    static func events(at offsets: [Int64], seed: UInt64) -> [Event] {
+        var generator = SyntheticEvents(configuration: .init(subjects: 50, brands: 4, users: 500, seed: seed))
+        let decoder = EventDecoder()
+        return offsets.compactMap { offset in
+            try? decoder.decode(generator.next(occurredAtMillis: StateCodecTests.start + offset).json, nowMillis: nil)
+                .get()
+        }
+    }
+
+    /// The engine's checkpoint, segmenting: the windows' segments (in window order), and the whole bytes.
+    static func windows(_ engine: WindowEngine) -> (segments: [StateSegment], whole: [UInt8]) {
+        var writer = BinaryWriter()
+        writer.segmenting = true
+        engine.write(to: &writer)
+        let windows = writer.segments.filter { if case .bytes = $0.content { true } else { false } }
+        return (windows, StateSegment.splice(writer.segments, into: writer.bytes))
+    }
+
+    @Test("A window waiting out its grace period keeps its segment's identity; an event in it renews it")
+    func windowInGrace() throws {
+        var engine = WindowEngine(configuration: .init(window: .tumbling(60_000), graceMillis: 30_000))
+        // A minute of events, then ten seconds of the next: the first window is past its end, within grace.
+        for event in Self.events(at: (0..<700).map { Int64($0) * 100 }, seed: 3) { _ = engine.add(event) }
+        let first = Self.windows(engine)
+        #expect(first.segments.count == 2)
+        // Five more seconds of the second window.
+        for event in Self.events(at: (0..<50).map { 70_000 + Int64($0) * 100 }, seed: 4) { _ = engine.add(event) }
+        let second = Self.windows(engine)
+        #expect(second.segments.count == 2)
+        #expect(second.segments.first?.id == first.segments.first?.id, "the window in grace did not change")
+        #expect(second.segments.last?.id != first.segments.last?.id, "the current window changed")
+        // An event of the first window, late but within grace.
+        for event in Self.events(at: [59_000], seed: 5) { #expect(engine.add(event).isEmpty) }
+        let third = Self.windows(engine)
+        #expect(third.segments.first?.id != second.segments.first?.id, "an event in the window renews it")
+        #expect(third.segments.last?.id == second.segments.last?.id)
+        #expect(!Self.same(third.whole, second.whole))
+    }
+
+    @Test(
+        "Windows written at every step of a stream, in both emit modes and with late events, always encode their state",
+        arguments: [WindowEngine.EmitMode.final, .updates(intervalMillis: 5_000)]
+    )
+    func windowsStayFresh(_ emit: WindowEngine.EmitMode) throws {
+        let configuration = WindowEngine.Configuration(
+            window: .tumbling(20_000),
+            graceMillis: 10_000,
+            emit: emit,
+            brands: .partials
+        )
+        // In order mostly; one event in seven up to 12 s late (some within grace, some past it).
+        var random = SplitMix64(seed: 21)
+        let offsets = (0..<3_000).map { index -> Int64 in
+            let time = Int64(index) * 40
+            return index % 7 == 3 ? max(0, time - Int64(random.next() % 12_000)) : time
+        }
+        let events = Self.events(at: offsets, seed: 6)
+        var engine = WindowEngine(configuration: configuration)
+        var checked = 0
+        for (index, event) in events.enumerated() {
+            let outputs = engine.add(event)
+            // Updates emitted change the windows' revisions and dirty marks: checked right after, before an
+            // event renews the windows anyway.
+            let updated = outputs.contains { output in
+                switch output {
+                case .metrics(let record): return !record.isFinal
+                case .brandPartial(_, _, _, let isFinal): return !isFinal
+                case .late: return false
+                }
+            }
+            // Written after every event, so that every kind of change meets an encoding made before it.
+            defer { _ = Self.windows(engine) }
+            guard updated || index % 50 == 49 else { continue }
+            // What a never-encoded engine holds after the same events.
+            var reference = WindowEngine(configuration: configuration)
+            for event in events[...index] { _ = reference.add(event) }
+            let expected = Self.windows(reference).whole
+            #expect(Self.same(Self.windows(engine).whole, expected), "after event \(index)")
+            checked += 1
+        }
+        #expect(checked >= events.count / 50)
     }
 }
