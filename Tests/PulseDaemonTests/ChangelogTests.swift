@@ -212,6 +212,37 @@ struct ChangelogTests {
         )
     }
 
+    /// An embedded broker with one single-partition changelog topic, and a producer to write it.
+    struct OneTopic {
+        let topic: String
+        let broker: EmbeddedBroker
+        let client: KafkaClientConfiguration
+        let producer: KafkaProducer
+
+        init(_ topic: String) throws {
+            self.topic = topic
+            self.broker = try EmbeddedBroker(
+                topics: [EmbeddedBroker.Topic(topic, partitions: 1)],
+                logger: daemonTestLogger
+            )
+            self.client = KafkaClientConfiguration(bootstrapServers: self.broker.bootstrapServers)
+            self.producer = try KafkaProducer(configuration: .init(client: self.client), logger: daemonTestLogger)
+        }
+
+        /// A changelog on the topic: each one a process of its own (its own segment keys).
+        func changelog(fingerprint: UInt64, retained: Int = 0) throws -> Changelog {
+            try Changelog(
+                topic: self.topic,
+                partitions: 1,
+                fingerprint: fingerprint,
+                producer: self.producer,
+                client: self.client,
+                retainedBytes: retained,
+                logger: daemonTestLogger
+            )
+        }
+    }
+
     /// The changelog's records, in order: key and value (`nil` for a tombstone).
     static func records(of log: Changelog) throws -> [(key: String, value: [UInt8]?)] {
         var records: [(key: String, value: [UInt8]?)] = []
@@ -226,20 +257,11 @@ struct ChangelogTests {
         .timeLimit(.minutes(3))
     )
     func segments() async throws {
-        let topic = "segment-changelog"
-        let broker = try EmbeddedBroker(topics: [EmbeddedBroker.Topic(topic, partitions: 1)], logger: daemonTestLogger)
-        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
-        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let fixture = try OneTopic("segment-changelog")
+        defer { withExtendedLifetime(fixture) {} }
+        let producer = fixture.producer
         func changelog(retained: Int = 0) throws -> Changelog {
-            try Changelog(
-                topic: topic,
-                partitions: 1,
-                fingerprint: 7,
-                producer: producer,
-                client: client,
-                retainedBytes: retained,
-                logger: daemonTestLogger
-            )
+            try fixture.changelog(fingerprint: 7, retained: retained)
         }
         let source = TopicPartition("events", 0)
         let block = 4096 * 8
@@ -381,19 +403,10 @@ struct ChangelogTests {
         .timeLimit(.minutes(2))
     )
     func largeDetector() async throws {
-        let topic = "large-detector-changelog"
-        let broker = try EmbeddedBroker(topics: [EmbeddedBroker.Topic(topic, partitions: 1)], logger: daemonTestLogger)
-        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
-        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
-        let changelog = try Changelog(
-            topic: topic,
-            partitions: 1,
-            fingerprint: 9,
-            producer: producer,
-            client: client,
-            retainedBytes: 0,
-            logger: daemonTestLogger
-        )
+        let fixture = try OneTopic("large-detector-changelog")
+        defer { withExtendedLifetime(fixture) {} }
+        let producer = fixture.producer
+        let changelog = try fixture.changelog(fingerprint: 9)
         // 200 posts whose window holds a full sample of long negative comments: about 3 MB of evidence.
         var detector = CrisisDetector(level: .subject)
         let start: Int64 = 1_795_687_200_000

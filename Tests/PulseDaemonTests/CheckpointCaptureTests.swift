@@ -30,20 +30,29 @@ struct CheckpointCaptureTests {
         return batches
     }
 
-    @Test(
-        "A capture encodes to the checkpoint of the moment it was taken, whatever the pipeline processed after",
-        .timeLimit(.minutes(2))
-    )
-    func captureIsIsolatedFromLaterProcessing() async throws {
+    /// An embedded broker with the daemon's topics, and a producer on it.
+    static func broker(
+        inputPartitions: Int32
+    ) throws -> (names: TopicNames, broker: EmbeddedBroker, client: KafkaClientConfiguration, producer: KafkaProducer) {
         let names = TopicNames()
         let broker = try EmbeddedBroker(
-            topics: names.provisioning(inputPartitions: 3, outputPartitions: 1).map {
+            topics: names.provisioning(inputPartitions: inputPartitions, outputPartitions: 1).map {
                 EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
             },
             logger: daemonTestLogger
         )
         let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
         let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        return (names, broker, client, producer)
+    }
+
+    @Test(
+        "A capture encodes to the checkpoint of the moment it was taken, whatever the pipeline processed after",
+        .timeLimit(.minutes(2))
+    )
+    func captureIsIsolatedFromLaterProcessing() async throws {
+        let (names, broker, client, producer) = try Self.broker(inputPartitions: 3)
+        defer { withExtendedLifetime(broker) {} }
         let start = (WallClock.nowMillis() - 3_600_000) / 60_000 * 60_000
         var generator = SyntheticEvents(configuration: .init(subjects: 50, brands: 4, users: 500, seed: 5))
         // Two minutes of events: windows open, close, and hold per-subject state at the capture.
@@ -95,15 +104,8 @@ struct CheckpointCaptureTests {
         .timeLimit(.minutes(2))
     )
     func unchangedDetectorIsNamed() async throws {
-        let names = TopicNames()
-        let broker = try EmbeddedBroker(
-            topics: names.provisioning(inputPartitions: 1, outputPartitions: 1).map {
-                EmbeddedBroker.Topic($0.name, partitions: $0.partitions)
-            },
-            logger: daemonTestLogger
-        )
-        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
-        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        let (names, broker, client, producer) = try Self.broker(inputPartitions: 1)
+        defer { withExtendedLifetime(broker) {} }
         let consumer = try KafkaConsumer(
             configuration: .init(client: client, groupID: "named-detector", topics: [names.input[0]]),
             logger: daemonTestLogger
