@@ -116,8 +116,9 @@ public struct WindowEngine: Sendable {
         var aggregates: [EntityKey: WindowAggregate] = [:]
         /// Renewed whenever the window changes (an event added, an update emitted). A window past its end
         /// that waits out its grace period takes no more events when they come in order: checkpointed at
-        /// every commit until it closes (a third of the open windows' bytes, with the default grace), it is
-        /// encoded once and stored once, as a segment.
+        /// every commit until it closes (with a grace of half the window, as by default, such windows hold
+        /// about half of the open windows' bytes over time: a full window, for half of each window's span),
+        /// it is encoded once and stored once, as a segment.
         var sealed = SealedEncoding()
     }
 
