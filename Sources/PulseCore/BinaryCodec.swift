@@ -8,8 +8,9 @@ import Synchronization
 /// JSON encoding and decoding of brand partials at a quarter of all CPU time (docs/performance.md).
 public struct BinaryWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
-    /// When set, ``sealed(_:)`` records a ``StateSegment`` in ``segments`` instead of copying the block's
-    /// bytes, so that a checkpoint can store a block that never changes once, and reference it afterwards.
+    /// When set, ``sealed(_:)`` (and ``sealed(_:_:)``, for encodings of 256 bytes or more) records a
+    /// ``StateSegment`` in ``segments`` instead of copying the bytes, so that a checkpoint can store what
+    /// did not change once, and reference it afterwards.
     public var segmenting = false
     /// The segments recorded, in order; the state's bytes are ``bytes`` with each one spliced in at its
     /// ``StateSegment/position`` (``StateSegment/splice(_:into:)``).
@@ -230,12 +231,6 @@ public struct StateSegment: Sendable {
         self.id = id
         self.position = position
         self.content = content
-    }
-
-    /// The words of a block's segment (empty for an encoding's).
-    public var words: [UInt64] {
-        if case .words(let words) = self.content { return words }
-        return []
     }
 
     /// How many bytes the segment stands for.

@@ -70,7 +70,7 @@ struct CascadeTrackerTests {
         }
         let first = segments()
         #expect(first.count == 3)
-        #expect(first.allSatisfy { $0.words.count == 2 * 64 })
+        #expect(first.allSatisfy { $0.byteCount == 2 * 64 * 8 })
         // A re-share of a share in the second block changes that block only.
         _ = tracker.record(shareID: "a70", parentID: "a1")
         let second = segments()
