@@ -410,6 +410,12 @@ extension BinaryReader {
         BinaryDecodingError(offset: self.offset, reason: reason)
     }
 
+    /// A copy of bytes already read.
+    func bytes(_ range: Range<Int>) -> [UInt8] {
+        precondition(range.upperBound <= self.offset, "only bytes already read")
+        return Array(self.bytes[range])
+    }
+
     /// Steps over `count` bytes.
     public mutating func skip(_ count: Int) throws(BinaryDecodingError) {
         guard count >= 0, count <= self.bytes.count - self.offset else { throw self.error("unexpected end") }
@@ -532,44 +538,17 @@ extension WindowAggregate {
 extension CrisisEvidence {
     public func write(to writer: inout BinaryWriter) {
         writer.varint(UInt64(self.comments.count))
-        for comment in self.comments {
-            writer.fixed64(comment.sampleKey)
-            writer.string(comment.eventID)
-            writer.string(comment.subject)
-            writer.fixed64(comment.user)
-            writer.int(comment.at)
-            writer.fixed64(comment.simhash)
-            writer.optional(comment.newAccount) { $0.bool($1) }
-            writer.string(comment.excerpt)
-            writer.optional(comment.lang) { $0.string($1) }
-        }
+        // Each comment's bytes as they were encoded when it entered the sample.
+        for comment in self.comments { writer.append(contentsOf: comment.encoded) }
         writer.varint(UInt64(self.buyers.count))
-        for buyer in self.buyers { writer.fixed64(buyer) }
+        writer.fixed64s(self.buyers)
         writer.int(self.newAccounts)
         writer.int(self.withAccountAge)
     }
 
     public init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
         self.init()
-        for _ in 0..<(try reader.count()) {
-            self.comments.append(
-                NegativeComment(
-                    sampleKey: try reader.fixed64(),
-                    eventID: try reader.string(),
-                    subject: try reader.string(),
-                    user: try reader.fixed64(),
-                    at: try reader.int64(),
-                    simhash: try reader.fixed64(),
-                    newAccount: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
-                        try reader.bool()
-                    },
-                    excerpt: try reader.string(),
-                    lang: try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
-                        try reader.string()
-                    }
-                )
-            )
-        }
+        for _ in 0..<(try reader.count()) { self.comments.append(try NegativeComment(reading: &reader)) }
         for _ in 0..<(try reader.count()) { self.buyers.append(try reader.fixed64()) }
         self.newAccounts = try reader.int()
         self.withAccountAge = try reader.int()

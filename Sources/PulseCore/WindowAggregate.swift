@@ -73,13 +73,20 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
 
     /// Adds one event. `depth` is its cascade depth (shares only); `sentiment` its score (comments only).
     public mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?) {
-        var simhash: UInt64? = nil
-        self.add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
+        var comment: NegativeComment? = nil
+        self.add(event, userHash: userHash, depth: depth, sentiment: sentiment, comment: &comment)
     }
 
-    /// Adds one event; `simhash` caches its text's SimHash for the other entities the event is added to (a
-    /// subject and its brand), so that it is computed at most once per event.
-    mutating func add(_ event: Event, userHash: UInt64, depth: Int?, sentiment: Double?, simhash: inout UInt64?) {
+    /// Adds one event; `comment` caches its negative comment (``NegativeComment``, with the text's SimHash and
+    /// encoding) for the other entities the event is added to (a subject and its brand), so that it is built
+    /// at most once per event.
+    mutating func add(
+        _ event: Event,
+        userHash: UInt64,
+        depth: Int?,
+        sentiment: Double?,
+        comment: inout NegativeComment?
+    ) {
         self.counts[Int(event.kind.rawValue)] += 1
         self.users.insert(userHash)
         if let brand = event.brand, brand != self.brand { self.brand = brand }
@@ -106,7 +113,7 @@ public struct WindowAggregate: Sendable, Equatable, Codable {
                         event,
                         userHash: userHash,
                         newAccountMillis: Self.newAccountMillis,
-                        simhash: &simhash
+                        comment: &comment
                     )
                 }
             }

@@ -188,7 +188,7 @@ public struct WindowEngine: Sendable {
         var userHash: UInt64 = 0
         var depth: Int? = nil
         var sentiment: Double? = nil
-        var simhash: UInt64? = nil
+        var comment: NegativeComment? = nil
         if last + size > self.watermark {
             userHash = stableHash(event.userID)
             if event.kind == .share {
@@ -233,7 +233,7 @@ public struct WindowEngine: Sendable {
                 userHash: userHash,
                 depth: depth,
                 sentiment: sentiment,
-                simhash: &simhash
+                comment: &comment
             )
             if tracksUpdates { self.dirty[start, default: []].insert(subject) }
             if let brand = event.brand {
@@ -246,7 +246,7 @@ public struct WindowEngine: Sendable {
                     userHash: userHash,
                     depth: depth,
                     sentiment: sentiment,
-                    simhash: &simhash
+                    comment: &comment
                 )
                 if tracksUpdates { self.dirty[start, default: []].insert(key) }
             }
@@ -266,13 +266,13 @@ public struct WindowEngine: Sendable {
         userHash: UInt64,
         depth: Int?,
         sentiment: Double?,
-        simhash: inout UInt64?
+        comment: inout NegativeComment?
     ) {
         if let index = windows.index(forKey: key) {
-            windows.values[index].add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
+            windows.values[index].add(event, userHash: userHash, depth: depth, sentiment: sentiment, comment: &comment)
         } else {
             var aggregate = WindowAggregate(exactLimit: exactLimit)
-            aggregate.add(event, userHash: userHash, depth: depth, sentiment: sentiment, simhash: &simhash)
+            aggregate.add(event, userHash: userHash, depth: depth, sentiment: sentiment, comment: &comment)
             windows[key] = aggregate
         }
     }

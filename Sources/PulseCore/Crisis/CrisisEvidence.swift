@@ -1,19 +1,148 @@
 /// One negative comment, as much as the authenticity assessment and the alert's explanation need.
-public struct NegativeComment: Sendable, Equatable, Codable {
+///
+/// A sampled comment lives for many checkpoints (every commit writes each open window's sample, up to 64
+/// comments per entity) but is read field by field only when an alert explains itself. So it is kept as the
+/// bytes a checkpoint writes (``CrisisEvidence/write(to:)``), encoded once when it enters a sample: writing a
+/// sample copies one buffer per comment instead of encoding four strings per comment per commit (touching each
+/// string's storage was 6 % of a live daemon's CPU, most of it cache misses in `swift_retain`). The fields
+/// the detector reads at every evaluation, and the key the sample is ordered by, are kept as numbers beside
+/// the bytes; the strings are read back from them when asked for.
+public struct NegativeComment: Sendable, Equatable {
     /// Hash of the event id: the sample keeps the comments with the smallest keys (a bottom-k sample), so
     /// partials merged in any order keep the same comments.
-    public var sampleKey: UInt64
-    public var eventID: String
-    public var subject: String
-    public var user: UInt64
-    public var at: Int64
+    public let sampleKey: UInt64
+    public let user: UInt64
+    public let at: Int64
     /// 64-bit SimHash of the text's character shingles: near-duplicates differ in few bits.
-    public var simhash: UInt64
+    public let simhash: UInt64
     /// `user.created_at` lies within `newAccountDays` before the comment; `nil` when not given.
-    public var newAccount: Bool?
+    public let newAccount: Bool?
+    /// The comment in the binary format: sample key, event id, subject, user, time, SimHash, new account,
+    /// excerpt, language.
+    let encoded: [UInt8]
+
+    public init(
+        sampleKey: UInt64,
+        eventID: String,
+        subject: String,
+        user: UInt64,
+        at: Int64,
+        simhash: UInt64,
+        newAccount: Bool?,
+        excerpt: String,
+        lang: String?
+    ) {
+        var writer = BinaryWriter(
+            capacity: 48 + eventID.utf8.count + subject.utf8.count + excerpt.utf8.count + (lang?.utf8.count ?? 0)
+        )
+        writer.fixed64(sampleKey)
+        writer.string(eventID)
+        writer.string(subject)
+        writer.fixed64(user)
+        writer.int(at)
+        writer.fixed64(simhash)
+        writer.optional(newAccount) { $0.bool($1) }
+        writer.string(excerpt)
+        writer.optional(lang) { $0.string($1) }
+        self.init(sampleKey: sampleKey, user: user, at: at, simhash: simhash, newAccount: newAccount, writer.bytes)
+    }
+
+    private init(sampleKey: UInt64, user: UInt64, at: Int64, simhash: UInt64, newAccount: Bool?, _ encoded: [UInt8]) {
+        self.sampleKey = sampleKey
+        self.user = user
+        self.at = at
+        self.simhash = simhash
+        self.newAccount = newAccount
+        self.encoded = encoded
+    }
+
+    /// Reads a comment that ``CrisisEvidence/write(to:)`` wrote, keeping its bytes as they were.
+    init(reading reader: inout BinaryReader) throws(BinaryDecodingError) {
+        let start = reader.offset
+        let sampleKey = try reader.fixed64()
+        _ = try reader.string()
+        _ = try reader.string()
+        let user = try reader.fixed64()
+        let at = try reader.int64()
+        let simhash = try reader.fixed64()
+        let newAccount = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+            try reader.bool()
+        }
+        _ = try reader.string()
+        _ = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in try reader.string() }
+        self.init(
+            sampleKey: sampleKey,
+            user: user,
+            at: at,
+            simhash: simhash,
+            newAccount: newAccount,
+            reader.bytes(start..<reader.offset)
+        )
+    }
+
+    public var eventID: String { self.strings.eventID }
+    public var subject: String { self.strings.subject }
     /// The first characters of the text, for the top negative terms.
-    public var excerpt: String
-    public var lang: String?
+    public var excerpt: String { self.strings.excerpt }
+    public var lang: String? { self.strings.lang }
+
+    /// The strings, read back from ``encoded``.
+    private var strings: (eventID: String, subject: String, excerpt: String, lang: String?) {
+        var reader = BinaryReader(self.encoded)
+        do {
+            try reader.skip(8)
+            let eventID = try reader.string()
+            let subject = try reader.string()
+            try reader.skip(8)
+            _ = try reader.int64()
+            try reader.skip(8)
+            _ = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in try reader.bool() }
+            let excerpt = try reader.string()
+            let lang = try reader.optional { (reader: inout BinaryReader) throws(BinaryDecodingError) in
+                try reader.string()
+            }
+            return (eventID, subject, excerpt, lang)
+        } catch {
+            // Written by `init` or checked by `init(reading:)`.
+            preconditionFailure("a comment's own encoding does not read back: \(error)")
+        }
+    }
+}
+
+/// The JSON shape of earlier versions, field by field.
+extension NegativeComment: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case sampleKey, eventID, subject, user, at, simhash, newAccount, excerpt, lang
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            sampleKey: try container.decode(UInt64.self, forKey: .sampleKey),
+            eventID: try container.decode(String.self, forKey: .eventID),
+            subject: try container.decode(String.self, forKey: .subject),
+            user: try container.decode(UInt64.self, forKey: .user),
+            at: try container.decode(Int64.self, forKey: .at),
+            simhash: try container.decode(UInt64.self, forKey: .simhash),
+            newAccount: try container.decodeIfPresent(Bool.self, forKey: .newAccount),
+            excerpt: try container.decode(String.self, forKey: .excerpt),
+            lang: try container.decodeIfPresent(String.self, forKey: .lang)
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let strings = self.strings
+        try container.encode(self.sampleKey, forKey: .sampleKey)
+        try container.encode(strings.eventID, forKey: .eventID)
+        try container.encode(strings.subject, forKey: .subject)
+        try container.encode(self.user, forKey: .user)
+        try container.encode(self.at, forKey: .at)
+        try container.encode(self.simhash, forKey: .simhash)
+        try container.encodeIfPresent(self.newAccount, forKey: .newAccount)
+        try container.encode(strings.excerpt, forKey: .excerpt)
+        try container.encodeIfPresent(strings.lang, forKey: .lang)
+    }
 }
 
 /// What the crisis detector needs beyond the counts, kept in each entity-window aggregate (only once
@@ -37,9 +166,16 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// Adds a negative comment to the counts, and to the sample if its key is among the lowest. `simhash` is
-    /// the text's SimHash if the event's other entity already computed it; it is computed here otherwise.
-    mutating func addNegative(_ event: Event, userHash: UInt64, newAccountMillis: Int64, simhash: inout UInt64?) {
+    /// Adds a negative comment to the counts, and to the sample if its key is among the lowest. `comment` is
+    /// the event's comment if the event's other entity (a subject and its brand) already built it, and is built
+    /// here otherwise: its SimHash and encoding are computed at most once per event, and both samples share
+    /// its bytes.
+    mutating func addNegative(
+        _ event: Event,
+        userHash: UInt64,
+        newAccountMillis: Int64,
+        comment: inout NegativeComment?
+    ) {
         var newAccount: Bool? = nil
         if let created = event.user?.createdAt {
             let isNew = event.occurredAt - created <= newAccountMillis
@@ -47,28 +183,28 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
             self.withAccountAge += 1
             if isNew { self.newAccounts += 1 }
         }
-        let key = stableHash(event.eventID)
+        let key = comment?.sampleKey ?? stableHash(event.eventID)
         if self.comments.count >= Self.sampleCapacity, let last = self.comments.last, key >= last.sampleKey {
             return
         }
-        let text = event.text ?? ""
-        let hash = simhash ?? SimHash.of(text)
-        simhash = hash
-        let comment = NegativeComment(
-            sampleKey: key,
-            eventID: event.eventID,
-            subject: event.subjectID,
-            user: userHash,
-            at: event.occurredAt,
-            simhash: hash,
-            newAccount: newAccount,
-            // A text of at most `excerptLength` bytes has at most that many characters: it is its own excerpt,
-            // shared rather than copied (counting characters to cut one was 0.7 % of the daemon's CPU).
-            excerpt: text.utf8.count <= Self.excerptLength ? text : String(text.prefix(Self.excerptLength)),
-            lang: event.lang
-        )
+        if comment == nil {
+            let text = event.text ?? ""
+            comment = NegativeComment(
+                sampleKey: key,
+                eventID: event.eventID,
+                subject: event.subjectID,
+                user: userHash,
+                at: event.occurredAt,
+                simhash: SimHash.of(text),
+                newAccount: newAccount,
+                // A text of at most `excerptLength` bytes has at most that many characters: it is its own
+                // excerpt (counting characters to cut one was 0.7 % of the daemon's CPU).
+                excerpt: text.utf8.count <= Self.excerptLength ? text : String(text.prefix(Self.excerptLength)),
+                lang: event.lang
+            )
+        }
         let index = self.comments.firstIndex { $0.sampleKey > key } ?? self.comments.count
-        self.comments.insert(comment, at: index)
+        self.comments.insert(comment!, at: index)
         if self.comments.count > Self.sampleCapacity { self.comments.removeLast() }
     }
 
