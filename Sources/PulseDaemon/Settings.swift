@@ -30,7 +30,8 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 /// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
 /// - `processing.guarantee` (`at_least_once`) · `processing.threads` (`auto`: one per core) ·
-///   `processing.commit_interval` (`1s`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
+///   `processing.commit_interval` (`1s`) · `processing.changelog_retained_bytes` (5 MiB) ·
+///   `processing.changelog_compression` (`lz4`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
 ///   `http.token` (unset: the query API is open; a secret, never printed)
 /// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
 /// - `detection.enabled` (`true`) · `detection.window` (`5m`) · `detection.step` (`1m`) ·
@@ -72,7 +73,7 @@ public struct Settings: Sendable {
         "windows.emit_interval", "ingest.max_message_bytes", "ingest.max_future_skew", "ingest.dedup_horizon",
         "metrics.unique_exact_limit", "metrics.weights.like", "metrics.weights.comment", "metrics.weights.share",
         "metrics.weights.purchase", "processing.guarantee", "processing.threads", "processing.commit_interval",
-        "processing.changelog_retained_bytes",
+        "processing.changelog_retained_bytes", "processing.changelog_compression",
         "http.listen", "http.ready_max_lag", "http.token",
         "lifecycle.shutdown_timeout", "detection.enabled", "detection.window", "detection.step",
         "detection.min_negative", "detection.warning_z", "detection.critical_z", "detection.critical_volume",
@@ -143,6 +144,7 @@ public struct Settings: Sendable {
             "processing.guarantee: \(d.guarantee.rawValue)", "processing.threads: \(d.threads)",
             "processing.commit_interval: \(d.commitInterval.wholeMilliseconds)ms",
             "processing.changelog_retained_bytes: \(d.changelogRetainedBytes)",
+            "processing.changelog_compression: \(d.changelogCompression)",
             "http.listen: \(settings.httpListen)",
             "http.ready_max_lag: \(settings.readyMaxLag)",
             "http.token: \(settings.httpToken == nil ? "" : "<redacted>")",
@@ -359,6 +361,14 @@ public struct Settings: Sendable {
             Changelog.defaultRetainedBytes,
             range: 0...Int(Int32.max)
         )
+        let codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
+        self.daemon.changelogCompression = value("processing.changelog_compression") ?? "lz4"
+        guard codecs.contains(self.daemon.changelogCompression) else {
+            throw SettingsError(
+                key: "processing.changelog_compression",
+                reason: "'\(self.daemon.changelogCompression)' is not one of \(codecs.joined(separator: ", "))"
+            )
+        }
         self.readyMaxLag = Int64(try int("http.ready_max_lag", 1000, range: 0...Int(Int32.max)))
         self.shutdownTimeoutMillis = try millis("lifecycle.shutdown_timeout", 30_000)
         self.httpListen = value("http.listen") ?? "127.0.0.1:9720"

@@ -55,6 +55,33 @@ extension Duration {
     }
 }
 
+/// Owns an `rd_kafka_topic_conf_t` (created on the first setting) until it is handed to `rd_kafka_topic_new`.
+struct TopicConfBuilder: ~Copyable {
+    private var pointer: OpaquePointer?
+
+    init() {}
+
+    deinit {
+        if let pointer = self.pointer { rd_kafka_topic_conf_destroy(pointer) }
+    }
+
+    /// Sets one topic-level property, throwing ``KafkaError/invalidSetting(key:reason:)`` that names it and
+    /// the topic.
+    mutating func set(_ key: String, _ value: String, topic: String) throws(KafkaError) {
+        if self.pointer == nil { self.pointer = rd_kafka_topic_conf_new() }
+        var errorText = [CChar](repeating: 0, count: 512)
+        guard rd_kafka_topic_conf_set(self.pointer, key, value, &errorText, errorText.count) == RD_KAFKA_CONF_OK else {
+            throw .invalidSetting(key: "\(key) (topic \(topic))", reason: String(nulTerminated: errorText))
+        }
+    }
+
+    /// Gives up ownership (`nil` when nothing was set: the client's defaults).
+    mutating func take() -> OpaquePointer? {
+        defer { self.pointer = nil }
+        return self.pointer
+    }
+}
+
 /// Owns an `rd_kafka_conf_t` until it is handed to `rd_kafka_new`.
 struct ConfBuilder: ~Copyable {
     private(set) var pointer: OpaquePointer?

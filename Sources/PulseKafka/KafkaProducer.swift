@@ -72,6 +72,9 @@ public final class KafkaProducer: @unchecked Sendable {
         public var transactionTimeout: Duration
         /// `compression.codec`: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
         public var compression: String
+        /// Codecs for the topics named, instead of ``compression`` (librdkafka's topic-level
+        /// `compression.codec`): a checkpoint changelog that compresses poorly need not cost the CPU.
+        public var topicCompression: [String: String]
         /// `linger.ms`: how long to wait to fill a batch.
         public var linger: Duration
         /// `message.timeout.ms`: how long librdkafka retries a message before reporting it failed.
@@ -85,6 +88,7 @@ public final class KafkaProducer: @unchecked Sendable {
             transactionalID: String? = nil,
             transactionTimeout: Duration = .seconds(60),
             compression: String = "lz4",
+            topicCompression: [String: String] = [:],
             linger: Duration = .milliseconds(5),
             messageTimeout: Duration = .seconds(300),
             enqueueTimeout: Duration = .seconds(30)
@@ -94,6 +98,7 @@ public final class KafkaProducer: @unchecked Sendable {
             self.transactionalID = transactionalID
             self.transactionTimeout = transactionTimeout
             self.compression = compression
+            self.topicCompression = topicCompression
             self.linger = linger
             self.messageTimeout = messageTimeout
             self.enqueueTimeout = enqueueTimeout
@@ -148,6 +153,10 @@ public final class KafkaProducer: @unchecked Sendable {
     ) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
+        for (topic, codec) in configuration.topicCompression {
+            var topicConf = TopicConfBuilder()
+            try topicConf.set("compression.codec", codec, topic: topic)
+        }
         var conf = ConfBuilder()
         try conf.set(configuration.properties)
         let callbacks = ClientCallbacks(logger: logger, statistics: statistics)
@@ -239,7 +248,13 @@ public final class KafkaProducer: @unchecked Sendable {
     private func topicHandle(_ name: String) -> OpaquePointer {
         self.topics.withLock { topics in
             if let existing = topics[name] { return existing }
-            let topic = rd_kafka_topic_new(self.handle, name, nil)!
+            // With its own codec, if it has one (checked in `init`). librdkafka keeps the first handle of a topic:
+            // every use of a topic (sending, metadata) goes through this one.
+            var conf = TopicConfBuilder()
+            if let codec = self.configuration.topicCompression[name] {
+                try? conf.set("compression.codec", codec, topic: name)
+            }
+            let topic = rd_kafka_topic_new(self.handle, name, conf.take())!
             topics[name] = topic
             return topic
         }

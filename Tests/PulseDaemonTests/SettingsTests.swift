@@ -70,6 +70,7 @@ struct SettingsTests {
             ("no.such.key", "1", "no.such.key"), ("metrics.weights.like", "-2", "metrics.weights.like"),
             ("processing.threads", "0", "processing.threads"), ("processing.threads", "many", "processing.threads"),
             ("processing.commit_interval", "0s", "processing.commit_interval"),
+            ("processing.changelog_compression", "brotli", "processing.changelog_compression"),
         ]
     )
     func invalid(_ key: String, _ value: String, _ reported: String) {
@@ -111,6 +112,25 @@ struct SettingsTests {
         )
         #expect(set.daemon.threads == 3)
         #expect(set.daemon.commitInterval == .milliseconds(250))
+    }
+
+    @Test("processing.changelog_compression: lz4 by default, any librdkafka codec, shown in the effective settings")
+    func changelogCompression() throws {
+        #expect(
+            try Settings.load(yaml: self.yaml, environment: [:], overrides: []).daemon.changelogCompression == "lz4"
+        )
+        let none = try Settings.load(
+            yaml: self.yaml,
+            environment: ["CROWDPULSE_PROCESSING_CHANGELOG_COMPRESSION": "none"],
+            overrides: []
+        )
+        #expect(none.daemon.changelogCompression == "none")
+        let lines = try Settings.describe(
+            yaml: self.yaml,
+            environment: [:],
+            overrides: [("processing.changelog_compression", "zstd")]
+        )
+        #expect(lines.contains("processing.changelog_compression: zstd"))
     }
 
     @Test("bootstrap servers are required for run, not for replay")

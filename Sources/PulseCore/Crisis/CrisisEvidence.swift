@@ -259,8 +259,10 @@ public struct CrisisEvidence: Sendable, Equatable, Codable {
 
     /// Approximate heap bytes.
     public var stateBytes: Int {
+        // A comment: its fields, and its bytes' buffer (header and bytes). Not through its strings, which are
+        // decoded from the bytes when asked for.
         64 + self.buyers.capacity * 8
-            + self.comments.reduce(0) { $0 + 96 + $1.eventID.utf8.count + $1.excerpt.utf8.count }
+            + self.comments.reduce(0) { $0 + MemoryLayout<NegativeComment>.stride + 32 + $1.encoded.count }
     }
 }
 
