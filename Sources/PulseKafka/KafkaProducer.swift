@@ -153,10 +153,6 @@ public final class KafkaProducer: @unchecked Sendable {
     ) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
-        for (topic, codec) in configuration.topicCompression {
-            var topicConf = TopicConfBuilder()
-            try topicConf.set("compression.codec", codec, topic: topic)
-        }
         var conf = ConfBuilder()
         try conf.set(configuration.properties)
         let callbacks = ClientCallbacks(logger: logger, statistics: statistics)
@@ -168,6 +164,15 @@ public final class KafkaProducer: @unchecked Sendable {
         let router = DeliveryRouter(logger: logger, onDelivery: onDelivery)
         self.router = router
         callbacks.delivery = { message in router.delivered(message) }
+        // The topics with a codec of their own get their handles now (an invalid codec fails here). librdkafka
+        // keeps the first handle of a topic, and every use of a topic (sending, metadata) goes through
+        // ``topicHandle(_:)``, so none is created with the defaults first.
+        for (topic, codec) in configuration.topicCompression {
+            var topicConf = TopicConfBuilder()
+            try topicConf.set("compression.codec", codec, topic: topic)
+            let conf = SendableHandle(pointer: topicConf.take()!)
+            self.topics.withLock { $0[topic] = rd_kafka_topic_new(self.handle, topic, conf.pointer)! }
+        }
         // The poll loop holds no reference to `self`, so the producer can be released while it runs.
         let handle = SendableHandle(pointer: self.handle)
         let running = self.running
@@ -248,13 +253,7 @@ public final class KafkaProducer: @unchecked Sendable {
     private func topicHandle(_ name: String) -> OpaquePointer {
         self.topics.withLock { topics in
             if let existing = topics[name] { return existing }
-            // With its own codec, if it has one (checked in `init`). librdkafka keeps the first handle of a topic:
-            // every use of a topic (sending, metadata) goes through this one.
-            var conf = TopicConfBuilder()
-            if let codec = self.configuration.topicCompression[name] {
-                try? conf.set("compression.codec", codec, topic: name)
-            }
-            let topic = rd_kafka_topic_new(self.handle, name, conf.take())!
+            let topic = rd_kafka_topic_new(self.handle, name, nil)!
             topics[name] = topic
             return topic
         }
