@@ -14,6 +14,8 @@ public struct Daemon: Sendable {
         public var decoder: EventDecoder.Configuration
         public var dedup: Deduplicator.Configuration
         public var windows: WindowEngine.Configuration
+        /// `processing.commit_interval`: 5 s by default; ``Settings`` makes it 1 s under `exactly_once`, where
+        /// outputs are visible only at commits. A stream that pauses is committed at once whatever it is.
         public var commitInterval: Duration
         /// How much of each changelog partition the broker keeps (`processing.changelog_retained_bytes`;
         /// 0: all that compaction keeps, as Kafka does).
@@ -43,7 +45,7 @@ public struct Daemon: Sendable {
             decoder: EventDecoder.Configuration = EventDecoder.Configuration(),
             dedup: Deduplicator.Configuration = Deduplicator.Configuration(),
             windows: WindowEngine.Configuration = WindowEngine.Configuration(),
-            commitInterval: Duration = .seconds(1),
+            commitInterval: Duration = .seconds(5),
             sessionTimeout: Duration = .seconds(45)
         ) {
             self.client = client

@@ -191,6 +191,11 @@ public final class IngestPipeline: Sendable {
         self.shards.reduce(0) { total, shard in total + shard.state.withLock { $0.alertRecords } }
     }
 
+    /// Whether some partition's state changed since its last checkpoint (it has offsets to commit).
+    public var hasUncommittedChanges: Bool {
+        self.shards.contains { shard in shard.state.withLock { !$0.changed.isEmpty } }
+    }
+
     /// Totals over every partition this pipeline has processed.
     public var counters: Ingestor.Counters {
         var total = Ingestor.Counters()

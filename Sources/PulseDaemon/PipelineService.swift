@@ -403,10 +403,14 @@ public struct PipelineService: Service {
                 let newFailures = self.producer.failedDeliveries
                 self.pipeline.metrics.deliveryFailures.increment(by: newFailures - failures)
                 failures = newFailures
-                // Commit on the interval even when no batch came (a tick), so that a finished stream is
-                // committed promptly.
+                // Commit on the interval, and on a tick (no input for the poll's second) whenever something
+                // changed since the last commit, whatever the interval: a stream that pauses or ends is
+                // committed promptly (its lag reads 0, its outputs are visible to `read_committed` readers)
+                // even with a long interval, and an idle one commits nothing.
+                let due = clock.now - lastCommit >= self.commitInterval
+                let idleWithChanges = batch.isEmpty && self.pipeline.hasUncommittedChanges
                 if self.guarantee == .exactlyOnce {
-                    if clock.now - lastCommit >= self.commitInterval {
+                    if due || idleWithChanges {
                         try await self.commitTransaction()
                         lastCommit = clock.now
                     }
@@ -415,9 +419,7 @@ public struct PipelineService: Service {
                     // deliveries, so that a finished stream is committed promptly; but only a little: input
                     // that arrives meanwhile must not wait for a broker that does not answer.
                     try await self.advanceCommit(waiting: batch.isEmpty ? Self.tickWait : nil)
-                    if clock.now - lastCommit >= self.commitInterval,
-                        self.coordination.inFlight.withLock({ $0 == nil })
-                    {
+                    if due || idleWithChanges, self.coordination.inFlight.withLock({ $0 == nil }) {
                         self.startCommit()
                         lastCommit = clock.now
                         if batch.isEmpty { try await self.advanceCommit(waiting: Self.tickWait) }

@@ -30,7 +30,7 @@ public struct SettingsError: Error, Equatable, CustomStringConvertible {
 /// - `ingest.max_message_bytes` (65536) · `ingest.max_future_skew` (`5m`) · `ingest.dedup_horizon` (`10m`)
 /// - `metrics.unique_exact_limit` (1000) · `metrics.weights.like|comment|share|purchase` (1, 2, 3, 5)
 /// - `processing.guarantee` (`at_least_once`) · `processing.threads` (`auto`: one per core) ·
-///   `processing.commit_interval` (`1s`) · `processing.changelog_retained_bytes` (5 MiB) ·
+///   `processing.commit_interval` (`5s`; `1s` under `exactly_once`) · `processing.changelog_retained_bytes` (5 MiB) ·
 ///   `processing.changelog_compression` (`lz4`) · `http.listen` (`127.0.0.1:9720`) · `http.ready_max_lag` (1000) ·
 ///   `http.token` (unset: the query API is open; a secret, never printed)
 /// - `lifecycle.shutdown_timeout` (`30s`): the drain deadline after SIGTERM/SIGINT
@@ -351,7 +351,13 @@ public struct Settings: Sendable {
             }
             self.daemon.threads = count
         }
-        let commitMillis = try millis("processing.commit_interval", 1000)
+        // The default depends on the guarantee, as Kafka Streams' `commit.interval.ms` does (30 s, and 100 ms
+        // under exactly-once). Under `at_least_once` outputs go out as they are made and the commit only
+        // checkpoints and commits offsets: every 5 s it costs a fifth of what it did every second (each
+        // commit re-encodes every window that took events, docs/performance.md), and a crash re-processes
+        // up to 5 s of input. Under `exactly_once` outputs are visible to `read_committed` readers only
+        // at the commit, so alerts wait for it: 1 s. Either way a stream that pauses commits at once.
+        let commitMillis = try millis("processing.commit_interval", guarantee == .exactlyOnce ? 1000 : 5000)
         guard (10...600_000).contains(commitMillis) else {
             throw SettingsError(key: "processing.commit_interval", reason: "must be between 10ms and 10m")
         }

@@ -250,7 +250,9 @@ struct PipelineServiceTests {
         #expect(producer.failedDeliveries == 0)
 
         var configuration = self.daemonConfiguration(broker, group: "daemon")
-        configuration.commitInterval = .seconds(3600)  // only the shutdown can commit
+        // No interval commit: the shutdown commits, right after the input is processed (before a tick, a second
+        // without input, could).
+        configuration.commitInterval = .seconds(3600)
         let daemon = try Daemon(configuration: configuration, logger: daemonTestLogger)
         try await self.runDaemon(daemon) { daemon.stats.current.messages >= total }
         #expect(daemon.stats.current.accepted == total)
@@ -303,6 +305,58 @@ struct PipelineServiceTests {
         // interval, and no later batch comes (idle close would only send records after 60 s).
         try await produce(50)
         let second = try await waitForCommitted(150, within: 12)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(first == 100)
+        #expect(second == 150)
+    }
+
+    @Test(
+        "When input pauses, what was processed is committed at the next tick, however long the interval",
+        .timeLimit(.minutes(2)),
+        arguments: [ProcessingGuarantee.atLeastOnce, .exactlyOnce]
+    )
+    func commitsWhenInputPauses(guarantee: ProcessingGuarantee) async throws {
+        let broker = try self.makeBroker()
+        let client = KafkaClientConfiguration(bootstrapServers: broker.bootstrapServers)
+        let producer = try KafkaProducer(configuration: .init(client: client), logger: daemonTestLogger)
+        func produce(_ count: Int) async throws {
+            try await SyntheticProducerService(
+                producer: producer,
+                topic: "crowdpulse.events",
+                eventsPerSecond: 100_000,
+                limit: count,
+                logger: daemonTestLogger
+            ).run()
+        }
+        try await produce(100)
+        var configuration = self.daemonConfiguration(broker, group: "pause")
+        configuration.guarantee = guarantee
+        configuration.commitInterval = .seconds(3600)  // the interval never comes within the test
+        let daemon = try Daemon(configuration: configuration, logger: daemonTestLogger)
+        // Under `at_least_once` the group's offsets as the broker serves them. The embedded broker does not
+        // serve offsets committed inside a transaction (`send_offsets_to_transaction`) to a consumer's
+        // offset fetch, so under `exactly_once` those the daemon saw committed with its transaction.
+        let probe = try self.committedProbe(client, group: "pause")
+        func committed() throws -> Int64 {
+            guarantee == .atLeastOnce
+                ? try self.committedTotal(probe)
+                : daemon.stats.current.committed.filter { $0.key.topic == "crowdpulse.events" }.values.reduce(0, +)
+        }
+        func waitForCommitted(_ expected: Int64, within seconds: Int) async throws -> Int64 {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            var value = try committed()
+            while value < expected && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                value = try committed()
+            }
+            return value
+        }
+        let group = ServiceGroup(services: [daemon.service], logger: daemonTestLogger)
+        let running = Task { try await group.run() }
+        let first = try await waitForCommitted(100, within: 40)
+        try await produce(50)
+        let second = try await waitForCommitted(150, within: 20)
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(first == 100)

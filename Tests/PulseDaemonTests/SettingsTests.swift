@@ -98,11 +98,25 @@ struct SettingsTests {
         #expect(lines.contains("processing.guarantee: exactly_once"))
     }
 
-    @Test("processing.threads: one per core by default (auto), or a number; processing.commit_interval: 1 s")
+    @Test(
+        "processing.threads: one per core by default (auto), or a number; processing.commit_interval: 5 s, 1 s under exactly_once"
+    )
     func threadsAndCommitInterval() throws {
         let defaults = try Settings.load(yaml: self.yaml, environment: [:], overrides: [])
         #expect(defaults.daemon.threads == Machine.cores)
-        #expect(defaults.daemon.commitInterval == .seconds(1))
+        #expect(defaults.daemon.commitInterval == .seconds(5))
+        let exactlyOnce = try Settings.load(
+            yaml: self.yaml,
+            environment: [:],
+            overrides: [("processing.guarantee", "exactly_once")]
+        )
+        #expect(exactlyOnce.daemon.commitInterval == .seconds(1))
+        let exactlyOnceSet = try Settings.load(
+            yaml: self.yaml,
+            environment: [:],
+            overrides: [("processing.guarantee", "exactly_once"), ("processing.commit_interval", "10s")]
+        )
+        #expect(exactlyOnceSet.daemon.commitInterval == .seconds(10))
         let auto = try Settings.load(yaml: self.yaml, environment: [:], overrides: [("processing.threads", "auto")])
         #expect(auto.daemon.threads == Machine.cores)
         let set = try Settings.load(
@@ -242,7 +256,8 @@ struct SampleConfigurationTests {
         #expect(settings.detection == CrisisDetector.Configuration())
         #expect(settings.alerts == AlertDelivery.Configuration())
         #expect(settings.daemon.threads == Machine.cores)
-        #expect(settings.daemon.commitInterval == .seconds(1))
+        #expect(settings.daemon.commitInterval == .seconds(5))
+        #expect(Daemon.Configuration(client: settings.daemon.client).commitInterval == .seconds(5))
         // The one deliberate difference: Kafka keeps the compacted changelog, the embedded broker 5 MiB of it.
         #expect(settings.daemon.changelogRetainedBytes == 0)
         #expect(Daemon.Configuration(client: settings.daemon.client).changelogRetainedBytes == 5 * 1024 * 1024)
