@@ -1,6 +1,7 @@
 /// Drops events whose `event_id` was already seen within a horizon of event time, in bounded memory.
 ///
-/// Ids are remembered as 64-bit hashes (FNV-1a), bucketed by the minute of their event time; buckets older
+/// Ids are remembered as 64-bit hashes (FNV-1a) in a flat set (``HashSet64``, 8 bytes a slot), and listed per
+/// minute of their event time; buckets older
 /// than the newest event time minus the horizon are forgotten. With a million ids remembered, the chance
 /// that two different ids collide is about 3 × 10⁻⁸. When ``Configuration/maxEntries`` is reached the oldest
 /// bucket is dropped early (counted in ``evictedEarly``), so memory stays bounded under any stream.
@@ -22,8 +23,9 @@ public struct Deduplicator: Sendable {
     }
 
     public let configuration: Configuration
-    /// id hash → the bucket it was last recorded in.
-    private var seen: [UInt64: Int64] = [:]
+    /// The id hashes remembered: those of every bucket's list. An id is recorded only when it is absent, and a
+    /// bucket is forgotten whole, so each hash is in exactly one bucket and the set needs no bucket per id.
+    private var seen = HashSet64()
     /// bucket → the hashes recorded in it, for eviction and checkpoints.
     private var buckets: [Int64: HashLog] = [:]
     private var newestBucket: Int64?
@@ -40,13 +42,14 @@ public struct Deduplicator: Sendable {
     /// Records `eventID` and tells whether it was already seen within the horizon.
     public mutating func isDuplicate(eventID: String, occurredAt: Int64) -> Bool {
         let hash = stableHash(eventID)
-        if self.seen[hash] != nil { return true }
         let bucket = Self.floorDiv(occurredAt, self.configuration.bucketMillis)
         let horizonBuckets = Self.ceilDiv(self.configuration.horizonMillis, self.configuration.bucketMillis)
         // An event older than the horizon cannot be judged (its twin may have been forgotten): let it through
-        // without remembering it; the window stage decides whether it is late.
-        if let newest = self.newestBucket, bucket < newest - horizonBuckets { return false }
-        self.seen[hash] = bucket
+        // without remembering it, unless its id is still remembered; the window stage decides whether it is
+        // late.
+        if let newest = self.newestBucket, bucket < newest - horizonBuckets { return self.seen.contains(hash) }
+        // One probe finds it or records it.
+        guard self.seen.insert(hash) else { return true }
         self.buckets[bucket, default: HashLog()].append(hash)
         if bucket > (self.newestBucket ?? Int64.min) {
             self.newestBucket = bucket
@@ -64,10 +67,7 @@ public struct Deduplicator: Sendable {
     private mutating func forget(_ bucket: Int64, early: Bool) {
         guard let hashes = self.buckets.removeValue(forKey: bucket) else { return }
         hashes.forEach { hash in
-            if self.seen[hash] == bucket {
-                self.seen.removeValue(forKey: hash)
-                if early { self.evictedEarly += 1 }
-            }
+            if self.seen.remove(hash), early { self.evictedEarly += 1 }
         }
     }
 
@@ -123,8 +123,8 @@ extension Deduplicator {
     /// order they were recorded (which a restore keeps), so that the same state always gives the same bytes.
     /// The configuration is not written.
     ///
-    /// A bucket's list holds exactly the ids whose entry in `seen` names it (an id is recorded only when it
-    /// is absent, and a bucket is always forgotten whole), so the lists are written as they are: no lookup
+    /// The buckets' lists hold exactly the ids in `seen`, each once (an id is recorded only when it is
+    /// absent, and a bucket is always forgotten whole), so the lists are written as they are: no lookup
     /// and no sort per id, which made this the largest part of a checkpoint.
     public func write(to writer: inout BinaryWriter) {
         self.checkpoint.write(to: &writer)
@@ -180,7 +180,7 @@ extension Deduplicator {
         self.newestBucket = try reader.optionalInt64()
         self.evictedEarly = try reader.counter()
         let total = try reader.count()
-        self.seen.reserveCapacity(total)
+        self.seen = HashSet64(minimumCapacity: total)
         let bucketCount = try reader.count()
         for _ in 0..<bucketCount {
             let bucket = try reader.int64()
@@ -191,7 +191,7 @@ extension Deduplicator {
             var hashes = HashLog()
             for _ in 0..<count {
                 let hash = try reader.fixed64()
-                guard self.seen.updateValue(bucket, forKey: hash) == nil else {
+                guard self.seen.insert(hash) else {
                     throw reader.error("id hash remembered twice")
                 }
                 hashes.append(hash)
