@@ -20,7 +20,8 @@ struct HashSet64: Sendable {
         if minimumCapacity > 0 { self.resize(to: Self.capacity(for: minimumCapacity)) }
     }
 
-    /// Slots allocated (for the state-size figures).
+    /// Slots allocated. The table grows as values come and does not shrink: the deduplicator's stays the size
+    /// of its peak, at most what ``Deduplicator/Configuration/maxEntries`` ids take (16 MiB for a million).
     var capacity: Int { self.slots.count }
 
     func contains(_ value: UInt64) -> Bool {
