@@ -27,9 +27,10 @@ struct HashSet64: Sendable {
     func contains(_ value: UInt64) -> Bool {
         if value == 0 { return self.hasZero }
         guard !self.slots.isEmpty else { return false }
+        let shift = self.shift
         return self.slots.withUnsafeBufferPointer { table in
             let mask = table.count - 1
-            var index = self.home(value)
+            var index = Self.home(value, shift: shift)
             while true {
                 let slot = table[index]
                 if slot == value { return true }
@@ -111,8 +112,6 @@ struct HashSet64: Sendable {
         if self.hasZero { try body(0) }
         for slot in self.slots where slot != 0 { try body(slot) }
     }
-
-    private func home(_ value: UInt64) -> Int { Self.home(value, shift: self.shift) }
 
     /// Fibonacci hashing: the high bits of the value times 2⁶⁴/φ. Ids are FNV-1a hashes, whose low bits are
     /// weak, so the product's high bits are taken.

@@ -8,9 +8,17 @@ import Testing
 
 @Suite("Checkpoints captured now, encoded later")
 struct CheckpointCaptureTests {
-    /// Reads `count` records of `topic` from the start, in the batches the consumer hands over.
-    static func batches(of topic: String, count: Int, client: KafkaClientConfiguration) async throws -> [ConsumerBatch]
-    {
+    /// Sends `events` to `topic` and reads them back from the start, in the batches the consumer hands over.
+    static func sendAndRead(
+        _ events: [SyntheticEvents.Event],
+        to topic: String,
+        producer: KafkaProducer,
+        client: KafkaClientConfiguration
+    ) async throws -> [ConsumerBatch] {
+        for event in events {
+            try producer.send(ProducerRecord(topic: topic, key: event.key, value: event.json))
+        }
+        try await producer.flush()
         let consumer = try KafkaConsumer(
             configuration: .init(
                 client: client,
@@ -22,7 +30,7 @@ struct CheckpointCaptureTests {
         try consumer.subscribe()
         var batches: [ConsumerBatch] = []
         var seen = 0
-        while seen < count, let batch = try await consumer.nextBatch() {
+        while seen < events.count, let batch = try await consumer.nextBatch() {
             batches.append(batch)
             seen += batch.count
         }
@@ -57,11 +65,7 @@ struct CheckpointCaptureTests {
         var generator = SyntheticEvents(configuration: .init(subjects: 50, brands: 4, users: 500, seed: 5))
         // Two minutes of events: windows open, close, and hold per-subject state at the capture.
         let events = (0..<4000).map { generator.next(occurredAtMillis: start + Int64($0) * 30) }
-        for event in events {
-            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
-        }
-        try await producer.flush()
-        let batches = try await Self.batches(of: names.input[0], count: events.count, client: client)
+        let batches = try await Self.sendAndRead(events, to: names.input[0], producer: producer, client: client)
         #expect(batches.reduce(0) { $0 + $1.count } == events.count)
         let half = max(1, batches.count / 2)
 

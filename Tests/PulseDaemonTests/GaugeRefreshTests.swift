@@ -26,11 +26,12 @@ struct GaugeRefreshTests {
         var generator = SyntheticEvents(configuration: .init(subjects: 50, brands: 4, users: 500, seed: 7))
         // Twenty seconds of event time: every event lands in one open window.
         let events = (0..<1000).map { generator.next(occurredAtMillis: start + Int64($0) * 20) }
-        for event in events {
-            try producer.send(ProducerRecord(topic: names.input[0], key: event.key, value: event.json))
-        }
-        try await producer.flush()
-        let batches = try await CheckpointCaptureTests.batches(of: names.input[0], count: events.count, client: client)
+        let batches = try await CheckpointCaptureTests.sendAndRead(
+            events,
+            to: names.input[0],
+            producer: producer,
+            client: client
+        )
 
         let clock = Clock(start + 10 * 60_000)
         let registry = PrometheusCollectorRegistry()
