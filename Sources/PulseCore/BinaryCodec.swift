@@ -50,6 +50,11 @@ public struct BinaryWriter: Sendable {
         #endif
     }
 
+    /// The values of `values` other than 0, each as ``fixed64(_:)`` writes it (a table whose empty slots are 0).
+    public mutating func fixed64s(skippingZeros values: [UInt64]) {
+        for value in values where value != 0 { self.fixed64(value) }
+    }
+
     /// A sealed block as ``fixed64s(_:)`` would write it, or, when ``segmenting``, as a segment of its own.
     public mutating func sealed(_ block: SealedBlock) {
         if self.segmenting {
