@@ -144,7 +144,8 @@ bench-live: deps
 	LIVE_RATE=$(LIVE_RATE) LIVE_SECONDS=$(LIVE_SECONDS) \
 	  Benchmarks/run-live-bench.sh "$$($(SWIFT) build -c release --show-bin-path)/crowdpulse"
 
-## bench-peers: Quix Streams (tumbling 60 s count per key) vs CrowdPulse's full pipeline on one topic.
+## bench-peers: Quix Streams (tumbling 60 s count per key) vs CrowdPulse's full pipeline on one topic,
+##   both timed from the first record processed to the last (and CrowdPulse to all offsets committed).
 PEER_VENV := .venv-peers
 $(PEER_VENV)/.ready:
 	$(PYTHON) -m venv $(PEER_VENV)
