@@ -51,8 +51,32 @@ public struct BinaryWriter: Sendable {
     }
 
     /// The values of `values` other than 0, each as ``fixed64(_:)`` writes it (a table whose empty slots are 0).
+    ///
+    /// All of them are copied at once, then the nonzero ones moved down over the zeros and the rest cut off.
+    /// Every changed counter is written at each commit: a call to ``fixed64(_:)`` per value took 1.3 % of a
+    /// live daemon's CPU, and zero-filling room and storing into it 1.5 %, against 0.6 % for the one copy of the
+    /// sorted arrays these tables replaced.
     public mutating func fixed64s(skippingZeros values: [UInt64]) {
+        #if _endian(little)
+        let start = self.bytes.count
+        values.withUnsafeBytes { self.bytes.append(contentsOf: $0) }
+        let end = self.bytes.withUnsafeMutableBytes { bytes in
+            var read = start
+            var write = start
+            // Without a branch per word (zeros and values alternate at random in a table): every word is stored,
+            // and only a nonzero one is kept by moving on past it. `write` never passes `read`.
+            while read < bytes.count {
+                let word = bytes.loadUnaligned(fromByteOffset: read, as: UInt64.self)
+                bytes.storeBytes(of: word, toByteOffset: write, as: UInt64.self)
+                write &+= word == 0 ? 0 : 8
+                read &+= 8
+            }
+            return write
+        }
+        self.bytes.removeLast(self.bytes.count - end)
+        #else
         for value in values where value != 0 { self.fixed64(value) }
+        #endif
     }
 
     /// A sealed block as ``fixed64s(_:)`` would write it, or, when ``segmenting``, as a segment of its own.

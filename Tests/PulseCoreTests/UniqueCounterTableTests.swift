@@ -95,6 +95,19 @@ struct UniqueCounterTableTests {
         #expect(another != counter || model.count == pool.count)
     }
 
+    @Test("A table is written as its nonzero values, after what the writer holds already")
+    func writesNonzeroSlots() {
+        for slots: [UInt64] in [[], [0, 0], [0, 5, 0, 0, UInt64.max, 7, 0], [3]] {
+            var table = BinaryWriter()
+            table.byte(9)
+            table.fixed64s(skippingZeros: slots)
+            var oneByOne = BinaryWriter()
+            oneByOne.byte(9)
+            for value in slots where value != 0 { oneByOne.fixed64(value) }
+            #expect(table.bytes == oneByOne.bytes, "\(slots)")
+        }
+    }
+
     @Test("Counters written ascending, as before 2026-11-28, read back as the same counters")
     func readsAscendingValues() throws {
         var random = Generator(state: 11)
