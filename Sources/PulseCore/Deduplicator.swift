@@ -2,8 +2,9 @@
 ///
 /// Ids are remembered as 64-bit hashes (FNV-1a) in a flat set (``HashSet64``, 8 bytes a slot), and listed per
 /// minute of their event time; buckets older than the newest event time minus the horizon are forgotten. With
-/// a million ids remembered, the chance that two different ids collide is about 3 × 10⁻⁸. When ``Configuration/maxEntries`` is reached the oldest
-/// bucket is dropped early (counted in ``evictedEarly``), so memory stays bounded under any stream.
+/// a million ids remembered, the chance that two different ids collide is about 3 × 10⁻⁸. When
+/// ``Configuration/maxEntries`` is reached the oldest bucket is dropped early (counted in ``evictedEarly``), so
+/// memory stays bounded under any stream.
 public struct Deduplicator: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// How long (in event time) an id is remembered (`ingest.dedup_horizon`, default 10 min).

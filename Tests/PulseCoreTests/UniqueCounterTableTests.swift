@@ -66,7 +66,7 @@ struct UniqueCounterTableTests {
         var counter = UniqueCounter(exactLimit: 5000)
         var model = Set<UInt64>()
         for step in 0..<4000 {
-            // Repeats (a third of the draws come from values already inserted) and new values, interleaved.
+            // 4 000 draws from 1 203 values: new values and repeats interleaved, repeats most of the time by the end.
             let value = pool[Int(random.next() % UInt64(pool.count))]
             counter.insert(value)
             model.insert(value)
