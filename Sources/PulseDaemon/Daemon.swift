@@ -184,7 +184,11 @@ public struct Daemon: Sendable {
                 groupID: configuration.groupID,
                 topics: configuration.topics.input + [configuration.topics.repartition],
                 commitMode: .manual,
-                sessionTimeout: configuration.sessionTimeout
+                sessionTimeout: configuration.sessionTimeout,
+                // Nothing reads the input's or the repartition topic's headers (dead letters carry their
+                // own), and asking librdkafka for them costs two allocations per message even when there
+                // are none (session 15's allocation profile).
+                copiesHeaders: false
             ),
             hooks: PipelineService.rebalanceHooks(
                 pipeline: self.pipeline,

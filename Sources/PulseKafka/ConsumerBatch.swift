@@ -135,12 +135,14 @@ public struct ConsumerBatch: RandomAccessCollection, Sendable {
 }
 
 extension ConsumerBatch {
-    /// Copies the successful messages of `messages` and destroys every message.
+    /// Copies the successful messages of `messages` (with their headers if `headers`) and destroys every
+    /// message.
     ///
     /// - Returns: the batch and the errors carried by error messages (partition EOF is not an error).
     static func copying(
         _ messages: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
-        count: Int
+        count: Int,
+        headers copiesHeaders: Bool = true
     ) -> (ConsumerBatch, [KafkaError]) {
         let storage = Storage()
         var errors: [KafkaError] = []
@@ -203,7 +205,7 @@ extension ConsumerBatch {
                 record.valueLength = -1
             }
             var headers: OpaquePointer? = nil
-            if rd_kafka_message_headers(pointer, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+            if copiesHeaders, rd_kafka_message_headers(pointer, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
                 var headerIndex = 0
                 var name: UnsafePointer<CChar>? = nil
                 var value: UnsafeRawPointer? = nil

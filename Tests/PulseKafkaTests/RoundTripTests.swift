@@ -76,6 +76,46 @@ struct RoundTripTests {
         #expect(lastOffset.count == 8, "keys should spread over all partitions")
     }
 
+    @Test("A consumer that does not copy headers still gets keys, values and offsets", .timeLimit(.minutes(1)))
+    func consumerWithoutHeadersKeepsTheRest() async throws {
+        let topic = "no-headers"
+        let broker = try EmbeddedBroker(topics: [.init(topic, partitions: 2)], logger: testLogger)
+        let producer = try KafkaProducer(configuration: producerConfiguration(broker), logger: testLogger)
+        // With and without headers in one batch: the copy must not shift what follows a message with headers.
+        for index in 0..<50 {
+            try producer.send(
+                ProducerRecord(
+                    topic: topic,
+                    key: "k\(index)",
+                    value: "v\(index)",
+                    headers: index.isMultiple(of: 2) ? [KafkaHeader(name: "n", string: "\(index)")] : []
+                )
+            )
+        }
+        try await producer.flush()
+
+        for copiesHeaders in [false, true] {
+            var configuration = consumerConfiguration(broker, group: uniqueName("headers"), topics: [topic])
+            configuration.copiesHeaders = copiesHeaders
+            let consumer = try KafkaConsumer(configuration: configuration, logger: testLogger)
+            try consumer.subscribe()
+            let received = Collector<ConsumedRecord>()
+            let task = startCollecting(consumer, into: received)
+            try await waitUntil("all 50 consumed") { received.count == 50 }
+            await consumer.close()
+            try await task.value
+
+            let byKey = Dictionary(uniqueKeysWithValues: received.all.map { ($0.key ?? "", $0) })
+            for index in 0..<50 {
+                let record = try #require(byKey["k\(index)"])
+                #expect(record.value == "v\(index)")
+                let expected =
+                    copiesHeaders && index.isMultiple(of: 2) ? [KafkaHeader(name: "n", string: "\(index)")] : []
+                #expect(record.headers == expected)
+            }
+        }
+    }
+
     @Test("A message sent and awaited reports its partition and offset")
     func awaitedSendReportsOffset() async throws {
         let broker = try EmbeddedBroker(topics: [.init("single", partitions: 1)], logger: testLogger)
