@@ -70,54 +70,61 @@ public enum RFC3339 {
 
     /// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS[.mmm]Z` (milliseconds only when non-zero).
     public static func format(millis: Int64) -> String {
+        String(unsafeUninitializedCapacity: Self.maxFormattedLength) { Self.write(millis: millis, to: $0) }
+    }
+
+    /// The longest ``format(millis:)`` text: a sign, nine digits of year (`Int64` milliseconds reach the
+    /// year 292 278 994) and `-MM-DDTHH:MM:SS.mmmZ`.
+    static let maxFormattedLength = 30
+
+    /// Writes ``format(millis:)``'s text into `buffer` (at least ``maxFormattedLength`` bytes) digit by digit,
+    /// and returns its length: metric records write their timestamps straight into their bytes, and the
+    /// string form takes one allocation, not one per field. Years have at least four digits, a sign when
+    /// negative.
+    static func write(millis: Int64, to buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let totalSeconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
         let ms = Int(millis - totalSeconds * 1000)
         let days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
         let secondsOfDay = Int(totalSeconds - Int64(days) * 86_400)
         let (year, month, day) = civilFromDays(days)
-        // Written digit by digit into the string's own storage: one allocation, not one per field (this runs
-        // for every timestamp of every metric record). Years have at least four digits, a sign when negative.
         var yearWidth = 4
         var limit = 10_000
         while abs(year) >= limit {
             yearWidth += 1
             limit *= 10
         }
-        let length = (year < 0 ? 1 : 0) + yearWidth + 15 + (ms != 0 ? 4 : 0) + 1
-        return String(unsafeUninitializedCapacity: length) { buffer in
-            var position = 0
-            func digits(_ value: Int, _ width: Int) {
-                var divisor = 1
-                for _ in 1..<width { divisor *= 10 }
-                for _ in 0..<width {
-                    buffer[position] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
-                    position += 1
-                    divisor /= 10
-                }
-            }
-            func byte(_ character: Unicode.Scalar) {
-                buffer[position] = UInt8(ascii: character)
+        var position = 0
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            for _ in 0..<width {
+                buffer[position] = UInt8(ascii: "0") + UInt8(value / divisor % 10)
                 position += 1
+                divisor /= 10
             }
-            if year < 0 { byte("-") }
-            digits(abs(year), yearWidth)
-            byte("-")
-            digits(month, 2)
-            byte("-")
-            digits(day, 2)
-            byte("T")
-            digits(secondsOfDay / 3600, 2)
-            byte(":")
-            digits(secondsOfDay / 60 % 60, 2)
-            byte(":")
-            digits(secondsOfDay % 60, 2)
-            if ms != 0 {
-                byte(".")
-                digits(ms, 3)
-            }
-            byte("Z")
-            return position
         }
+        func byte(_ character: Unicode.Scalar) {
+            buffer[position] = UInt8(ascii: character)
+            position += 1
+        }
+        if year < 0 { byte("-") }
+        digits(abs(year), yearWidth)
+        byte("-")
+        digits(month, 2)
+        byte("-")
+        digits(day, 2)
+        byte("T")
+        digits(secondsOfDay / 3600, 2)
+        byte(":")
+        digits(secondsOfDay / 60 % 60, 2)
+        byte(":")
+        digits(secondsOfDay % 60, 2)
+        if ms != 0 {
+            byte(".")
+            digits(ms, 3)
+        }
+        byte("Z")
+        return position
     }
 
     static func daysInMonth(_ year: Int, _ month: Int) -> Int {
