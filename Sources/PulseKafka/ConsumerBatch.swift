@@ -142,7 +142,7 @@ extension ConsumerBatch {
     static func copying(
         _ messages: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
         count: Int,
-        headers copiesHeaders: Bool = true
+        headers copiesHeaders: Bool
     ) -> (ConsumerBatch, [KafkaError]) {
         let storage = Storage()
         var errors: [KafkaError] = []

@@ -249,9 +249,9 @@ public struct MultilingualSentimentScorer: SentimentScorer {
         }
         // Lower-casing never grows a Latin letter by more than one byte; each token adds one space.
         let scratchCount = bytes.count * 2 + 16
-        // The three buffers in one temporary allocation (tokens, items, then the bytes): a comment of a hundred bytes needs about 4 KiB, more
-        // than is taken from the stack, and three heap blocks of that size (one per buffer) were 1–2 % of a
-        // daemon's CPU in malloc and free (session 15's profile).
+        // The three buffers in one temporary allocation (tokens, items, then the bytes). A comment of a hundred
+        // bytes needs about 4 KiB, more than is taken from the stack, and three heap blocks of that size (one
+        // per buffer) were about 1.5 % of `bench-pipeline`'s CPU in malloc and free (session 15's profile).
         let tokensBytes = Self.rounded(MemoryLayout<Token>.stride * (bytes.count + 1), to: MemoryLayout<Item>.alignment)
         let itemsBytes = MemoryLayout<Item>.stride * (bytes.count + 2)
         let alignment = max(MemoryLayout<Token>.alignment, MemoryLayout<Item>.alignment)
